@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
 )
 
 // Table lists the encrypted columns of one table. Rows are keyed by a text
@@ -289,4 +288,3 @@ func (k *Keyring) rewrapBatch(ctx context.Context, t Table, target uint32, batch
 	})
 	return n, err
 }
-

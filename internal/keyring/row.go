@@ -53,6 +53,5 @@ func (r *Row) Open(column string, ct []byte) string {
 	return string(pt)
 }
 
-
 // Err is the first error met.
 func (r *Row) Err() error { return r.err }
