@@ -1,0 +1,188 @@
+// Package config holds Uroportal's one Config value. It is read from
+// UROPORTAL_* environment variables and then command-line flags (flags win),
+// validated before anything opens, and passed down. Defaults are the secure
+// choice.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting.
+type Config struct {
+	DataDir     string
+	Addr        string // HTTPS listener
+	AdminAddr   string // /healthz, /readyz, /metrics
+	HTTPAddr    string // optional plain-HTTP listener that only redirects
+	DatabaseURL string // empty: SQLite in DataDir
+	TLSCert     string
+	TLSKey      string
+
+	// KEK and KEKFile come only from the environment (UROPORTAL_KEK,
+	// UROPORTAL_KEK_FILE), never from flags, so they stay out of process
+	// listings and shell history.
+	KEK     string
+	KEKFile string
+
+	Demo         bool
+	DemoPatients int
+	DemoSeed     uint64
+
+	PracticeName    string
+	LogLevel        string
+	BodyLimit       int64
+	ShutdownTimeout time.Duration
+}
+
+// Default returns the secure defaults.
+func Default() Config {
+	return Config{
+		DataDir:         "./uroportal-data",
+		Addr:            "127.0.0.1:8443",
+		AdminAddr:       "127.0.0.1:9090",
+		DemoPatients:    50,
+		DemoSeed:        1,
+		PracticeName:    "Uroportal Demo Urology",
+		LogLevel:        "info",
+		BodyLimit:       1 << 20,
+		ShutdownTimeout: 20 * time.Second,
+	}
+}
+
+// Set names groups of flags a subcommand takes.
+type Set uint
+
+// Flag groups.
+const (
+	FlagData   Set = 1 << iota // --data, --database
+	FlagServe                  // --addr, --admin-addr, --http-addr, --tls-cert, --tls-key, --demo, --practice-name, --log-level
+	FlagDemo                   // --patients, --seed
+)
+
+// FromEnv overlays UROPORTAL_* variables on c. getenv is os.Getenv in
+// production.
+func (c *Config) FromEnv(getenv func(string) string) error {
+	str := func(name string, dst *string) {
+		if v := getenv("UROPORTAL_" + name); v != "" {
+			*dst = v
+		}
+	}
+	str("DATA", &c.DataDir)
+	str("ADDR", &c.Addr)
+	str("ADMIN_ADDR", &c.AdminAddr)
+	str("HTTP_ADDR", &c.HTTPAddr)
+	str("DATABASE", &c.DatabaseURL)
+	str("TLS_CERT", &c.TLSCert)
+	str("TLS_KEY", &c.TLSKey)
+	str("KEK", &c.KEK)
+	str("KEK_FILE", &c.KEKFile)
+	str("PRACTICE_NAME", &c.PracticeName)
+	str("LOG_LEVEL", &c.LogLevel)
+	if f := getenv("UROPORTAL_DATABASE_FILE"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("UROPORTAL_DATABASE_FILE: %w", err)
+		}
+		c.DatabaseURL = strings.TrimSpace(string(b))
+	}
+	if v := getenv("UROPORTAL_BODY_LIMIT"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("UROPORTAL_BODY_LIMIT must be a number of bytes, got %q", v)
+		}
+		c.BodyLimit = n
+	}
+	return nil
+}
+
+// Bind registers the flags of set on fs, writing into c. Call after FromEnv
+// so flags override the environment.
+func (c *Config) Bind(fs *flag.FlagSet, set Set) {
+	if set&FlagData != 0 {
+		fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory (database, keys, certificate)")
+		fs.StringVar(&c.DatabaseURL, "database", c.DatabaseURL, "PostgreSQL URL (postgres://…); empty for the built-in SQLite database")
+	}
+	if set&FlagServe != 0 {
+		fs.StringVar(&c.Addr, "addr", c.Addr, "HTTPS address to listen on")
+		fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin address for /healthz, /readyz and /metrics")
+		fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "optional plain-HTTP address that only redirects to HTTPS")
+		fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate chain (PEM); default: a self-signed certificate in the data directory")
+		fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key (PEM)")
+		fs.BoolVar(&c.Demo, "demo", c.Demo, "fill an empty database with synthetic demo patients and logins (loopback only)")
+		fs.StringVar(&c.PracticeName, "practice-name", c.PracticeName, "the practice's name, shown on pages")
+		fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	}
+	if set&FlagDemo != 0 || set&FlagServe != 0 {
+		fs.IntVar(&c.DemoPatients, "patients", c.DemoPatients, "number of demo patients")
+		fs.Uint64Var(&c.DemoSeed, "seed", c.DemoSeed, "seed for the demo data (same seed, same patients)")
+	}
+}
+
+// Validate checks c for a subcommand with flag set set; the error says what
+// to change.
+func (c *Config) Validate(set Set) error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data must name a directory"))
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		errs = append(errs, errors.New("--database must be a postgres:// URL, or empty for the built-in SQLite database"))
+	}
+	if c.KEK != "" && c.KEKFile != "" {
+		errs = append(errs, errors.New("set only one of UROPORTAL_KEK and UROPORTAL_KEK_FILE"))
+	}
+	if set&FlagServe != 0 {
+		for name, addr := range map[string]string{"--addr": c.Addr, "--admin-addr": c.AdminAddr, "--http-addr": c.HTTPAddr} {
+			if addr == "" && name == "--http-addr" {
+				continue
+			}
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				errs = append(errs, fmt.Errorf("%s %q is not HOST:PORT (for example 127.0.0.1:8443)", name, addr))
+			}
+		}
+		if (c.TLSCert == "") != (c.TLSKey == "") {
+			errs = append(errs, errors.New("--tls-cert and --tls-key go together: give both, or neither for a self-signed certificate"))
+		}
+		if c.Demo {
+			for name, addr := range map[string]string{"--addr": c.Addr, "--admin-addr": c.AdminAddr, "--http-addr": c.HTTPAddr} {
+				if addr != "" && !IsLoopback(addr) {
+					errs = append(errs, fmt.Errorf("demo mode listens only on loopback; %s %s is not (use 127.0.0.1)", name, addr))
+				}
+			}
+		}
+		switch c.LogLevel {
+		case "debug", "info", "warn", "error":
+		default:
+			errs = append(errs, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.LogLevel))
+		}
+		if c.BodyLimit < 1024 {
+			errs = append(errs, errors.New("UROPORTAL_BODY_LIMIT must be at least 1024 bytes"))
+		}
+	}
+	if (set&FlagDemo != 0 || c.Demo) && (c.DemoPatients < 2 || c.DemoPatients > 1_000_000) {
+		errs = append(errs, fmt.Errorf("--patients %d: use a number from 2 to 1000000", c.DemoPatients))
+	}
+	return errors.Join(errs...)
+}
+
+// IsLoopback reports whether a HOST:PORT address is on the loopback
+// interface. "localhost" counts; an empty host (all interfaces) does not.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
