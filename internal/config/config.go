@@ -62,9 +62,9 @@ type Set uint
 
 // Flag groups.
 const (
-	FlagData   Set = 1 << iota // --data, --database
-	FlagServe                  // --addr, --admin-addr, --http-addr, --tls-cert, --tls-key, --demo, --practice-name, --log-level
-	FlagDemo                   // --patients, --seed
+	FlagData  Set = 1 << iota // --data, --database
+	FlagServe                 // --addr, --admin-addr, --http-addr, --tls-cert, --tls-key, --demo, --practice-name, --log-level
+	FlagDemo                  // --patients, --seed
 )
 
 // FromEnv overlays UROPORTAL_* variables on c. getenv is os.Getenv in

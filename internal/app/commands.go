@@ -1,0 +1,134 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"uroportal/internal/config"
+	"uroportal/internal/demo"
+	"uroportal/internal/keyring"
+)
+
+// Migrate applies pending migrations and reports the schema version.
+func Migrate(ctx context.Context, cfg config.Config, out io.Writer) error {
+	a, err := Open(ctx, cfg, discard(), Options{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	cur, _, err := a.DB.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "database is at schema version %d\n", cur)
+	return nil
+}
+
+// Demo fills an empty database with demo data.
+func Demo(ctx context.Context, cfg config.Config, out, errOut io.Writer) error {
+	a, err := Open(ctx, cfg, discard(), Options{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	_, err = a.LoadDemo(ctx, errOut)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "demo data ready: %d patients; logins in %s\n", cfg.DemoPatients, cfg.DataDir+"/"+demo.LoginsFile)
+	return nil
+}
+
+// LoadDemo loads demo data, with a progress bar when errOut is a terminal.
+func (a *App) LoadDemo(ctx context.Context, errOut io.Writer) ([]demo.Login, error) {
+	bar := newBar(errOut, int64(a.Cfg.DemoPatients), "demo patients")
+	logins, err := demo.Load(ctx, demo.Deps{DB: a.DB, Clinical: a.Clinical, Users: a.Users, Clock: a.Clock}, demo.Options{
+		Patients: a.Cfg.DemoPatients, Seed: a.Cfg.DemoSeed, DataDir: a.Cfg.DataDir,
+		Progress: func(done, _ int) { bar(int64(done)) },
+	})
+	return logins, err
+}
+
+// newBar returns a progress callback: a bar on a terminal, nothing otherwise.
+func newBar(w io.Writer, total int64, what string) func(int64) {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return func(int64) {}
+	}
+	b := progressbar.NewOptions64(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(what),
+		progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+	return func(n int64) {
+		if b.GetMax64() != total {
+			b.ChangeMax64(total)
+		}
+		b.Set64(n)
+	}
+}
+
+// Keys runs `keys status|rotate|rewrap|retire VERSION`.
+func Keys(ctx context.Context, cfg config.Config, action string, args []string, out, errOut io.Writer) error {
+	a, err := Open(ctx, cfg, discard(), Options{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	tables := EncryptedTables()
+	switch action {
+	case "status":
+		ks, err := a.Keys.Status(ctx, tables)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "VERSION\tPURPOSE\tSTATE\tCREATED\tFIELDS\tKEK")
+		for _, k := range ks {
+			fields := "-"
+			if k.Purpose == "field" && k.State != "retired" {
+				fields = strconv.FormatInt(k.Fields, 10)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", k.Version, k.Purpose, k.State,
+				time.UnixMilli(k.CreatedAt).UTC().Format(time.RFC3339), fields, k.KEKID)
+		}
+		return tw.Flush()
+	case "rotate":
+		v, err := a.Keys.Rotate(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "new primary data key: version %d; run `uroportal keys rewrap` to move existing fields to it\n", v)
+		return nil
+	case "rewrap":
+		var total int64
+		var bar func(int64)
+		n, err := a.Keys.Rewrap(ctx, tables, keyring.RewrapOptions{Progress: func(done, t int64) {
+			if bar == nil || t != total {
+				total, bar = t, newBar(errOut, t, "rewrap rows")
+			}
+			bar(done)
+		}})
+		if err != nil {
+			return fmt.Errorf("rewrap stopped after %d fields: %w (run it again to resume)", n, err)
+		}
+		fmt.Fprintf(out, "rewrapped %d fields under key version %d\n", n, a.Keys.Primary())
+		return nil
+	case "retire":
+		v, err := strconv.ParseUint(args[0], 10, 32)
+		if err != nil {
+			return fmt.Errorf("keys retire takes a key version number, as `uroportal keys status` lists")
+		}
+		if err := a.Keys.Retire(ctx, tables, uint32(v)); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "key version %d retired and destroyed\n", v)
+		return nil
+	}
+	return fmt.Errorf("unknown keys action %q", action)
+}
