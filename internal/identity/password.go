@@ -59,6 +59,10 @@ func VerifyPassword(pw, encoded string, want Argon2Params) (ok, rehash bool, err
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Passes, &p.Threads); err != nil {
 		return false, false, errBadHash
 	}
+	// Bounds keep a damaged row from asking for gigabytes or hours.
+	if p.MemoryKiB < 8 || p.MemoryKiB > 1<<20 || p.Passes < 1 || p.Passes > 16 || p.Threads < 1 || p.Threads > 16 {
+		return false, false, errBadHash
+	}
 	b64 := base64.RawStdEncoding
 	salt, err1 := b64.DecodeString(parts[4])
 	sum, err2 := b64.DecodeString(parts[5])
