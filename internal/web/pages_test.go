@@ -1,0 +1,196 @@
+package web
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"uroportal/internal/logs"
+)
+
+func discardLogger() *slog.Logger       { return logs.New(io.Discard, slog.LevelInfo) }
+func newRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
+
+// pageSamples holds sample data for every page in pageList, and what each
+// rendered page must say.
+var pageSamples = map[string]struct {
+	title string
+	data  any
+	check func(t *testing.T, doc *node)
+}{
+	"home": {"Welcome", homePage{}, func(t *testing.T, doc *node) {
+		main := doc.one(t, "main")
+		if h1 := main.one(t, "h1").textContent(); h1 != "Welcome to the patient portal" {
+			t.Errorf("h1 = %q", h1)
+		}
+		if !strings.Contains(main.textContent(), "Riverside Urology") {
+			t.Error("home page does not name the practice")
+		}
+	}},
+	"labs": {"Lab results", labsPage{PatientID: "p1", Results: []labRow{
+		{Name: "PSA, total", Value: "4.72", Unit: "ng/mL", ReferenceRange: "0.00–4.00", Flag: "H", FlagText: "High", Status: "final",
+			Collected: time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC), OrderingClinician: "Dr. Demo"},
+		{Name: "Creatinine, serum", Value: "0.91", Unit: "mg/dL", ReferenceRange: "0.74–1.35", Status: "final",
+			Collected: time.Date(2026, 10, 2, 8, 0, 0, 0, time.UTC), OrderingClinician: "Dr. Demo"},
+	}}, func(t *testing.T, doc *node) {
+		table := doc.one(t, "table")
+		rows := table.all("tr")
+		if len(rows) != 3 {
+			t.Fatalf("%d table rows, want a header and 2 results", len(rows))
+		}
+		text := rows[1].textContent()
+		for _, w := range []string{"Nov 2, 2026", "PSA, total", "4.72 ng/mL", "High", "0.00–4.00", "final"} {
+			if !strings.Contains(text, w) {
+				t.Errorf("PSA row lacks %q: %s", w, text)
+			}
+		}
+		if len(table.all("th", "scope", "col")) != 6 {
+			t.Error("result table columns lack header cells")
+		}
+	}},
+	"error": {"Page not found", errorView{Status: 404, Code: "not_found", Title: "Page not found",
+		Message: "We could not find that page.", RequestID: "0123456789abcdef0123456789abcdef"},
+		func(t *testing.T, doc *node) {
+			main := doc.one(t, "main")
+			if h1 := main.one(t, "h1").textContent(); h1 != "Page not found" {
+				t.Errorf("h1 = %q", h1)
+			}
+			text := main.textContent()
+			for _, w := range []string{"We could not find that page.", "0123456789abcdef0123456789abcdef"} {
+				if !strings.Contains(text, w) {
+					t.Errorf("error page lacks %q: %s", w, text)
+				}
+			}
+			if len(main.all("a", "href", "/")) == 0 {
+				t.Error("error page has no way home")
+			}
+		}},
+}
+
+var hashedCSS = regexp.MustCompile(`^/static/app\.[0-9a-f]{16}\.css$`)
+
+func TestEveryPageRenders(t *testing.T) {
+	assets, err := newStaticAssets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := newPages("Riverside Urology", assets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range pageList {
+		t.Run(d.Name, func(t *testing.T) {
+			sample, ok := pageSamples[d.Name]
+			if !ok {
+				t.Fatalf("page %q has no sample data in pageSamples", d.Name)
+			}
+			w := httptest.NewRecorder()
+			if err := p.render(w, httptest.NewRequest("GET", "/", nil), 200, d.Name, sample.title, sample.data); err != nil {
+				t.Fatal(err)
+			}
+			body := w.Body.String()
+			doc := parseHTML(t, body)
+			checkLayout(t, doc, sample.title)
+			sample.check(t, doc)
+		})
+	}
+}
+
+// checkLayout checks what every page shares: language, title, viewport,
+// stylesheet, skip link, landmarks, one h1, and no inline script or style.
+func checkLayout(t *testing.T, doc *node, title string) {
+	t.Helper()
+	if html := doc.one(t, "html"); html.attrs["lang"] != "en" {
+		t.Errorf("html lang = %q", html.attrs["lang"])
+	}
+	if got := doc.one(t, "title").textContent(); !strings.HasPrefix(got, title) || !strings.Contains(got, "Riverside Urology") {
+		t.Errorf("title = %q", got)
+	}
+	if vp := doc.one(t, "meta", "name", "viewport"); !strings.Contains(vp.attrs["content"], "width=device-width") {
+		t.Errorf("viewport = %q", vp.attrs["content"])
+	}
+	if css := doc.one(t, "link", "rel", "stylesheet"); !hashedCSS.MatchString(css.attrs["href"]) {
+		t.Errorf("stylesheet href %q is not a hashed static URL", css.attrs["href"])
+	}
+	body := doc.one(t, "body")
+	if len(body.children) == 0 {
+		t.Fatal("empty body")
+	}
+	first := body.all("a")[0]
+	if first.attrs["href"] != "#main" || !strings.Contains(strings.ToLower(first.textContent()), "skip") {
+		t.Errorf("first link is not a skip link: %v %q", first.attrs, first.textContent())
+	}
+	doc.one(t, "main", "id", "main")
+	doc.one(t, "header")
+	doc.one(t, "footer")
+	if nav := doc.one(t, "nav"); nav.attrs["aria-label"] == "" {
+		t.Error("nav has no aria-label")
+	}
+	if n := len(doc.all("h1")); n != 1 {
+		t.Errorf("%d h1 elements, want 1", n)
+	}
+	if n := len(doc.all("script")) + len(doc.all("style")); n != 0 {
+		t.Errorf("page has %d script/style elements; the CSP forbids inline ones", n)
+	}
+	var walk func(*node)
+	walk = func(n *node) {
+		for k := range n.attrs {
+			if k == "style" || strings.HasPrefix(k, "on") {
+				t.Errorf("<%s> has inline %s attribute", n.tag, k)
+			}
+		}
+		for _, c := range n.children {
+			walk(c)
+		}
+	}
+	walk(doc)
+	for _, in := range doc.all("input") {
+		if in.attrs["type"] != "hidden" && in.attrs["id"] == "" {
+			t.Errorf("input %v has no id for a label", in.attrs)
+		}
+	}
+}
+
+func TestStaticAssets(t *testing.T) {
+	e := startEnv(t, envConfig{})
+	css := staticURL(t, e, "app.css")
+	if !hashedCSS.MatchString(css) {
+		t.Fatalf("URL %q", css)
+	}
+	res, body := e.get(t, css)
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/css; charset=utf-8" || !strings.Contains(body, ".skip-link") {
+		t.Fatalf("GET %s: %d %q", css, res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	for _, bad := range []string{"/static/app.css", "/static/app.0000000000000000.css", "/static/..%2ftemplates%2flayout.html"} {
+		if res, _ := e.get(t, bad); res.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s = %d, want 404", bad, res.StatusCode)
+		}
+	}
+	if _, err := e.srv.static.URL("missing.css"); err == nil {
+		t.Error("URL of a missing file did not fail")
+	}
+}
+
+// The home page as served: the whole stack, not just the template.
+func TestHomePageServed(t *testing.T) {
+	e := startEnv(t, envConfig{})
+	res, body := e.get(t, "/")
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("GET / = %d %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	doc := parseHTML(t, body)
+	checkLayout(t, doc, "Welcome")
+	pageSamples["home"].check(t, doc)
+	// The stylesheet the page links to is served.
+	href := doc.one(t, "link", "rel", "stylesheet").attrs["href"]
+	if res, _ := e.get(t, href); res.StatusCode != 200 {
+		t.Errorf("GET %s = %d", href, res.StatusCode)
+	}
+}
