@@ -327,3 +327,16 @@ func (k *Keyring) Ready(context.Context) error {
 	}
 	return nil
 }
+
+// DeriveKey returns a 256-bit key for purpose (e.g. "csrf"), the same on
+// every node sharing this database, derived from the blind-index key with
+// HMAC-SHA-256 and a distinct label, so it never equals an index value.
+func (k *Keyring) DeriveKey(purpose string) []byte {
+	k.mu.RLock()
+	key := k.index
+	k.mu.RUnlock()
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("uroportal derived key\x00"))
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
+}

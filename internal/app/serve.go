@@ -1,0 +1,141 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"uroportal/internal/access"
+	"uroportal/internal/config"
+	"uroportal/internal/demo"
+	"uroportal/internal/logs"
+	"uroportal/internal/web"
+)
+
+// ServeOptions adjust Serve for tests and the benchmark harness.
+type ServeOptions struct {
+	Options
+	// Authenticate names the actor of a request. Until the sign-in flows
+	// arrive, nil refuses every request for patient data.
+	Authenticate func(*http.Request) (access.Actor, error)
+	// Ready hears the bound addresses once the server accepts connections.
+	Ready func(web.Bound)
+	// Stderr receives the "listening on" line and start-up notes.
+	Stderr io.Writer
+}
+
+// Serve runs the portal until ctx is cancelled.
+func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, so ServeOptions) error {
+	if so.Stderr == nil {
+		so.Stderr = os.Stderr
+	}
+	// Fail on a taken port before anything is written.
+	if err := checkAddrs(cfg); err != nil {
+		return err
+	}
+	a, err := Open(ctx, cfg, log, so.Options)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	certs, err := web.OpenCertificates(cfg.DataDir, cfg.TLSCert, cfg.TLSKey, a.Clock)
+	if err != nil {
+		return err
+	}
+	if cfg.Demo {
+		if err := a.ensureDemo(ctx, so.Stderr); err != nil {
+			return err
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewDBStatsCollector(a.DB.DB, "uroportal"))
+	for name, v := range map[string]func() uint64{
+		"uroportal_field_encryptions_total":         a.Keys.Encrypts.Load,
+		"uroportal_field_decryptions_total":         a.Keys.Decrypts.Load,
+		"uroportal_field_decryption_failures_total": a.Keys.Failures.Load,
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: "PHI field " + name[len("uroportal_field_"):len(name)-len("_total")] + " by the keyring."},
+			func() float64 { return float64(v()) }))
+	}
+	srv, err := web.New(web.Options{
+		Logger: log, Clock: a.Clock, Registry: reg, PracticeName: cfg.PracticeName, BodyLimit: cfg.BodyLimit,
+		CSRFKey:      a.Keys.DeriveKey("csrf"),
+		Clinical:     a.Clinical,
+		Authenticate: so.Authenticate,
+	})
+	if err != nil {
+		return err
+	}
+	admin, err := web.NewAdmin(web.AdminOptions{Logger: log, Registry: reg, Checks: []web.Check{
+		{Name: "database", Fn: func(ctx context.Context) error { return a.DB.PingContext(ctx) }},
+		{Name: "migrations", Fn: a.DB.CheckCurrent},
+		{Name: "keys", Fn: a.Keys.Ready},
+	}})
+	if err != nil {
+		return err
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if err := certs.Reload(); err != nil {
+				log.Error("certificate reload failed; still serving the previous certificate", slog.String(logs.KeyError, err.Error()))
+			} else {
+				log.Info("certificate reloaded")
+			}
+		}
+	}()
+
+	return web.Run(ctx, web.Listeners{
+		Addr: cfg.Addr, RedirectAddr: cfg.HTTPAddr, AdminAddr: cfg.AdminAddr,
+		TLS: certs.TLSConfig(), Logger: log, Announce: so.Stderr, Ready: so.Ready,
+		ShutdownTimeout: cfg.ShutdownTimeout, MaxHeaderBytes: web.DefaultMaxHeaderBytes,
+	}, srv.Handler(), admin)
+}
+
+// ensureDemo loads demo data into an empty database and says where the
+// logins are.
+func (a *App) ensureDemo(ctx context.Context, stderr io.Writer) error {
+	path := filepath.Join(a.Cfg.DataDir, demo.LoginsFile)
+	has, err := demo.HasData(ctx, a.DB)
+	if err != nil {
+		return err
+	}
+	if !has {
+		fmt.Fprintf(stderr, "uroportal: creating %d synthetic demo patients (seed %d)…\n", a.Cfg.DemoPatients, a.Cfg.DemoSeed)
+		if _, err := a.LoadDemo(ctx, stderr); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stderr, "uroportal: demo sign-in details (email, password, TOTP secret for each role) are in %s\n", path)
+	return nil
+}
+
+// checkAddrs opens and closes each listening address, so a taken port is
+// reported before the data directory or database is touched.
+func checkAddrs(cfg config.Config) error {
+	for _, x := range []struct{ name, addr string }{{"portal", cfg.Addr}, {"redirect", cfg.HTTPAddr}, {"admin", cfg.AdminAddr}} {
+		if x.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", x.addr)
+		if err != nil {
+			return &web.ListenError{Listener: x.name, Addr: x.addr, Err: err}
+		}
+		ln.Close()
+	}
+	return nil
+}
