@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Table lists the encrypted columns of one table. Rows are keyed by a text
@@ -141,6 +142,10 @@ type RewrapOptions struct {
 	Batch int
 	// Progress, if set, is told the rows done and the rows in all tables.
 	Progress func(done, total int64)
+	// Pause between batches (default 20ms) leaves the database's write lock
+	// free for the serving nodes: SQLite has one writer at a time, and a
+	// rewrap that never lets go would stall every audited request.
+	Pause time.Duration
 }
 
 // Rewrap re-encrypts every field of tables that is not under the primary key.
@@ -151,6 +156,9 @@ type RewrapOptions struct {
 func (k *Keyring) Rewrap(ctx context.Context, tables []Table, opt RewrapOptions) (int64, error) {
 	if opt.Batch <= 0 {
 		opt.Batch = 200
+	}
+	if opt.Pause <= 0 {
+		opt.Pause = 20 * time.Millisecond
 	}
 	if err := k.load(ctx); err != nil {
 		return 0, err
@@ -214,6 +222,11 @@ func (k *Keyring) rewrapTable(ctx context.Context, t Table, target uint32, opt R
 		rows += int64(len(batch))
 		after = batch[len(batch)-1].id
 		progress(rows)
+		select {
+		case <-ctx.Done():
+			return fields, rows, ctx.Err()
+		case <-time.After(opt.Pause):
+		}
 	}
 }
 
