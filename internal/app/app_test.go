@@ -3,17 +3,22 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"uroportal/internal/access"
 	"uroportal/internal/app"
 	"uroportal/internal/config"
 	"uroportal/internal/demo"
+	"uroportal/internal/fault"
 	"uroportal/internal/identity"
+	"uroportal/internal/keyring"
+	"uroportal/internal/logs"
 	"uroportal/internal/store"
 	"uroportal/internal/store/storetest"
 )
@@ -176,5 +181,67 @@ func testDemoLoginsAndAccess(t *testing.T, d store.Dialect) {
 		if denied != 2 || viewed != 2 {
 			t.Fatalf("audit: %d denials, %d views; want 2 and 2", denied, viewed)
 		}
+	}
+}
+
+// A ciphertext moved to another row, or altered, is refused: the page fails
+// safely, nothing is shown as garbage, and the log names no PHI.
+func TestTamperedFieldRefused(t *testing.T) {
+	ctx := context.Background()
+	cfg := demoConfig(t, "")
+	var logBuf bytes.Buffer
+	a, err := app.Open(ctx, cfg, logs.New(&logBuf, slog.LevelDebug), testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.LoadDemo(ctx, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var pid, uid, r1, r2 string
+	a.DB.QueryRowContext(ctx, `SELECT patient_id, id FROM users WHERE role = 'patient' LIMIT 1`).Scan(&pid, &uid)
+	a.DB.QueryRowContext(ctx, `SELECT id FROM lab_results WHERE patient_id = $1 ORDER BY id LIMIT 1`, pid).Scan(&r1)
+	a.DB.QueryRowContext(ctx, `SELECT id FROM lab_results WHERE patient_id = $1 ORDER BY id DESC LIMIT 1`, pid).Scan(&r2)
+	me := access.Actor{UserID: uid, Role: access.Patient, PatientID: pid}
+	if _, err := a.Clinical.LabResults(ctx, me, pid, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Copy r2's value ciphertext over r1's, as an attacker with database
+	// access might.
+	if _, err := a.DB.ExecContext(ctx, `UPDATE lab_results SET value = (SELECT value FROM lab_results WHERE id = $1) WHERE id = $2`, r2, r1); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := a.Clinical.LabResults(ctx, me, pid, "")
+	if err == nil || rs != nil {
+		t.Fatalf("moved ciphertext: %d results, err %v", len(rs), err)
+	}
+	if !errors.Is(err, keyring.ErrTampered) || fault.KindOf(err) != fault.Internal {
+		t.Fatalf("err = %v (kind %v), want ErrTampered, Internal", err, fault.KindOf(err))
+	}
+	if msg := fault.Message(err); strings.Contains(msg, r1) || strings.Contains(msg, "lab_results") {
+		t.Fatalf("the user-facing message reveals internals: %q", msg)
+	}
+	// The error names where, never what.
+	a.Log.Error("read failed", slog.String(logs.KeyError, err.Error()))
+	gen := demo.NewGenerator(cfg.DemoSeed, a.Clock.Now())
+	p, results := gen.Patient(0)
+	for _, s := range []string{p.FamilyName, p.MRN, p.BirthDate} {
+		if strings.Contains(logBuf.String(), s) || strings.Contains(err.Error(), s) {
+			t.Fatalf("PHI %q in the error or log", s)
+		}
+	}
+	for _, r := range results {
+		if len(r.Value) >= 5 && strings.Contains(err.Error(), r.Value) {
+			t.Fatalf("result value in the error: %v", err)
+		}
+	}
+	// Flipping one bit of a stored ciphertext is refused the same way.
+	a.DB.ExecContext(ctx, `UPDATE lab_results SET value = (SELECT value FROM lab_results WHERE id = $1) WHERE id = $1`, r2)
+	var ct []byte
+	a.DB.QueryRowContext(ctx, `SELECT unit FROM lab_results WHERE id = $1`, r2).Scan(&ct)
+	ct[len(ct)-1] ^= 1
+	a.DB.ExecContext(ctx, `UPDATE lab_results SET unit = $1 WHERE id = $2`, ct, r2)
+	if _, err := a.Clinical.LabResults(ctx, me, pid, ""); !errors.Is(err, keyring.ErrTampered) {
+		t.Fatalf("flipped bit: %v", err)
 	}
 }
