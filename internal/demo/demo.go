@@ -127,7 +127,7 @@ func (g *Generator) Patient(i int) (clinical.Patient, []clinical.LabResult) {
 		cr := 0.7 + r.Float64()*0.9
 		add(at, CodeCreatinine, "Creatinine, serum", fmt.Sprintf("%.2f", cr), "mg/dL", "0.74–1.35", flagFor(cr, 0.74, 1.35))
 		egfr := egfrCKDEPI2021(cr, age, male)
-		add(at, CodeEGFR, "eGFR (CKD-EPI 2021)", fmt.Sprintf("%.0f", egfr), "mL/min/1.73m2", ">=60", flagFor(egfr, 60, math.Inf(1)))
+		add(at, CodeEGFR, "eGFR (CKD-EPI 2021)", fmt.Sprintf("%.0f", egfr), "mL/min/1.73 m²", ">=60", flagFor(egfr, 60, math.Inf(1)))
 		if v%2 == 1 {
 			ua, flag := "Negative for blood, protein, glucose, leukocyte esterase and nitrite", ""
 			if r.IntN(4) == 0 {

@@ -46,7 +46,7 @@ var pageSamples = map[string]struct {
 			t.Fatalf("%d table rows, want a header and 2 results", len(rows))
 		}
 		text := rows[1].textContent()
-		for _, w := range []string{"Nov 2, 2026", "PSA, total", "4.72 ng/mL", "High", "0.00–4.00", "final"} {
+		for _, w := range []string{"PSA, total", "Nov 2, 2026", "4.72 ng/mL", "High", "0.00–4.00", "final"} {
 			if !strings.Contains(text, w) {
 				t.Errorf("PSA row lacks %q: %s", w, text)
 			}
