@@ -49,7 +49,7 @@ func Demo(ctx context.Context, cfg config.Config, out, errOut io.Writer) error {
 
 // LoadDemo loads demo data, with a progress bar when errOut is a terminal.
 func (a *App) LoadDemo(ctx context.Context, errOut io.Writer) ([]demo.Login, error) {
-	bar := newBar(errOut, int64(a.Cfg.DemoPatients), "demo patients")
+	bar := NewProgress(errOut, int64(a.Cfg.DemoPatients), "demo patients")
 	logins, err := demo.Load(ctx, demo.Deps{DB: a.DB, Clinical: a.Clinical, Users: a.Users, Clock: a.Clock}, demo.Options{
 		Patients: a.Cfg.DemoPatients, Seed: a.Cfg.DemoSeed, DataDir: a.Cfg.DataDir,
 		Progress: func(done, _ int) { bar(int64(done)) },
@@ -57,20 +57,16 @@ func (a *App) LoadDemo(ctx context.Context, errOut io.Writer) ([]demo.Login, err
 	return logins, err
 }
 
-// newBar returns a progress callback: a bar on a terminal, nothing otherwise.
-func newBar(w io.Writer, total int64, what string) func(int64) {
+// NewProgress returns a progress callback for a long operator command: a
+// bar when w is a terminal, nothing otherwise.
+func NewProgress(w io.Writer, total int64, what string) func(int64) {
 	f, ok := w.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return func(int64) {}
 	}
 	b := progressbar.NewOptions64(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(what),
 		progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
-	return func(n int64) {
-		if b.GetMax64() != total {
-			b.ChangeMax64(total)
-		}
-		b.Set64(n)
-	}
+	return func(n int64) { b.Set64(n) }
 }
 
 // Keys runs `keys status|rotate|rewrap|retire VERSION`.
@@ -110,7 +106,7 @@ func Keys(ctx context.Context, cfg config.Config, action string, args []string, 
 		var bar func(int64)
 		n, err := a.Keys.Rewrap(ctx, tables, keyring.RewrapOptions{Progress: func(done, t int64) {
 			if bar == nil || t != total {
-				total, bar = t, newBar(errOut, t, "rewrap rows")
+				total, bar = t, NewProgress(errOut, t, "rewrap rows")
 			}
 			bar(done)
 		}})

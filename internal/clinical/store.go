@@ -3,11 +3,13 @@ package clinical
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"uroportal/internal/access"
+	"uroportal/internal/fault"
 	"uroportal/internal/keyring"
 	"uroportal/internal/store"
 )
@@ -98,11 +100,17 @@ func (s *encStore) LabResults(ctx context.Context, q store.Querier, d access.Dec
 		r := s.keys.Row(ctx, "lab_results", x.ID)
 		x.Code, x.Name, x.Value, x.Unit = r.Open("code", c[0]), r.Open("name", c[1]), r.Open("value", c[2]), r.Open("unit", c[3])
 		x.ReferenceRange, x.Flag, x.Status = r.Open("reference_range", c[4]), r.Open("flag", c[5]), r.Open("status", c[6])
-		x.CollectedAt, _ = time.Parse(time.RFC3339, r.Open("collected_at", c[7]))
-		x.ResultedAt, _ = time.Parse(time.RFC3339, r.Open("resulted_at", c[8]))
+		collected, resulted := r.Open("collected_at", c[7]), r.Open("resulted_at", c[8])
 		x.OrderingClinician = r.Open("ordering_clinician", c[9])
 		if err := r.Err(); err != nil {
 			return nil, err
+		}
+		var err1, err2 error
+		x.CollectedAt, err1 = time.Parse(time.RFC3339, collected)
+		x.ResultedAt, err2 = time.Parse(time.RFC3339, resulted)
+		if err := errors.Join(err1, err2); err != nil {
+			// Authentic but unreadable: never show a made-up date.
+			return nil, fault.E(fault.Internal, "", fmt.Errorf("clinical: lab result %s has a malformed time", x.ID))
 		}
 		out = append(out, x)
 	}
