@@ -96,3 +96,7 @@ func (s *Store) Create(ctx context.Context, tx *sql.Tx, u User, password, totpSe
 	}
 	return u, nil
 }
+
+func fieldOf(userID, column string) keyring.Field {
+	return keyring.Field{Table: "users", Column: column, Row: userID}
+}
