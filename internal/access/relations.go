@@ -26,3 +26,22 @@ func AddProxy(ctx context.Context, q store.Querier, proxyUserID, patientID strin
 		proxyUserID, patientID, strings.Join(s, ","), expires.UnixMilli(), now.UnixMilli())
 	return err
 }
+
+// ActingFor lists the patients a proxy may currently act for.
+func (p *Policy) ActingFor(ctx context.Context, proxyUserID string) ([]string, error) {
+	rows, err := p.db.QueryContext(ctx, `SELECT patient_id FROM proxy_relations WHERE proxy_user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at`,
+		proxyUserID, p.clock.Now().UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}

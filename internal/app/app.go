@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"time"
 
 	"uroportal/internal/access"
 	"uroportal/internal/audit"
@@ -18,6 +19,8 @@ import (
 	"uroportal/internal/config"
 	"uroportal/internal/identity"
 	"uroportal/internal/keyring"
+	"uroportal/internal/mail"
+	"uroportal/internal/session"
 	"uroportal/internal/store"
 )
 
@@ -32,6 +35,9 @@ type App struct {
 	Audit    audit.Recorder
 	Clinical *clinical.Service
 	Users    *identity.Store
+	Sessions *session.Store
+	Auth     *identity.Auth
+	Outbox   *mail.Outbox
 }
 
 // Options adjust Open for tests and the benchmark harness.
@@ -48,8 +54,10 @@ type Options struct {
 // rewrap, retire and status.
 func EncryptedTables() []keyring.Table {
 	var ts []keyring.Table
-	ts = append(ts, clinical.EncryptedTables...)
-	return append(ts, identity.EncryptedTables...)
+	for _, t := range [][]keyring.Table{clinical.EncryptedTables, identity.EncryptedTables, session.EncryptedTables, mail.EncryptedTables} {
+		ts = append(ts, t...)
+	}
+	return ts
 }
 
 // Open prepares the data directory, database and keys. It checks everything
@@ -109,11 +117,22 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options,
 	}
 	policy := access.New(db, opt.Clock)
 	rec := &audit.Log{DB: db, Clock: opt.Clock}
-	return &App{
+	a := &App{
 		Cfg: cfg, Log: log, Clock: opt.Clock, DB: db, Keys: keys, Policy: policy, Audit: rec,
 		Clinical: clinical.NewService(db, keys, policy, rec, opt.Clock, opt.Results),
 		Users:    &identity.Store{DB: db, Keys: keys, Clock: opt.Clock, Argon2: argon},
-	}, nil
+		Sessions: session.NewStore(db, keys, opt.Clock, session.Config{IdleStaff: cfg.IdleStaff, IdlePatient: cfg.IdlePatient}),
+		Outbox: &mail.Outbox{DB: db, Keys: keys, Clock: opt.Clock, Log: log, Node: hostname(),
+			Config: mail.Config{Host: cfg.SMTPHost, Port: cfg.SMTPPort, Username: cfg.SMTPUser, Password: cfg.SMTPPassword, From: cfg.SMTPFrom}},
+	}
+	auth, err := identity.NewAuth(a.Users, a.Sessions, rec, &identity.Throttle{DB: db, Clock: opt.Clock, Key: keys.DeriveKey("throttle")},
+		&notifier{outbox: a.Outbox, practice: cfg.PracticeName, portal: cfg.Public()}, keys.DeriveKey("recovery"),
+		identity.AuthConfig{StaffNetworks: cfg.StaffNetworks, RequirePatientMFA: cfg.RequirePatientMFA})
+	if err != nil {
+		return nil, err
+	}
+	a.Auth = auth
+	return a, nil
 }
 
 // Close releases the database.
@@ -154,6 +173,32 @@ func unwrapPath(err error) error {
 	if errors.As(err, &pe) {
 		return pe.Err
 	}
+	return err
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "node"
+	}
+	return h
+}
+
+// notifier turns sign-in's notices into queued emails. None carries PHI:
+// the mail package's templates take no free text.
+type notifier struct {
+	outbox   *mail.Outbox
+	practice string
+	portal   string
+}
+
+func (n *notifier) NewSignIn(ctx context.Context, q store.Querier, to string, when time.Time, device string) error {
+	_, err := n.outbox.Enqueue(ctx, q, to, mail.NewSignIn{PracticeName: n.practice, When: when, DeviceHint: device, PortalURL: n.portal})
+	return err
+}
+
+func (n *notifier) PasswordReset(ctx context.Context, q store.Querier, to, link string, valid time.Duration) error {
+	_, err := n.outbox.Enqueue(ctx, q, to, mail.PasswordReset{PracticeName: n.practice, Link: link, ExpiresIn: valid})
 	return err
 }
 

@@ -245,3 +245,12 @@ func TestTamperedFieldRefused(t *testing.T) {
 		t.Fatalf("flipped bit: %v", err)
 	}
 }
+
+func readKEK(t *testing.T, dir string) (string, error) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, keyring.KEKFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(strings.TrimSpace(string(b)), "uroportal-kek-v1:"), nil
+}

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -68,12 +69,17 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, so ServeOpt
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: "PHI field " + name[len("uroportal_field_"):len(name)-len("_total")] + " by the keyring."},
 			func() float64 { return float64(v()) }))
 	}
-	srv, err := web.New(web.Options{
+	opts := web.Options{
 		Logger: log, Clock: a.Clock, Registry: reg, PracticeName: cfg.PracticeName, BodyLimit: cfg.BodyLimit,
-		CSRFKey:      a.Keys.DeriveKey("csrf"),
-		Clinical:     a.Clinical,
-		Authenticate: so.Authenticate,
-	})
+		CSRFKey:  a.Keys.DeriveKey("csrf"),
+		Clinical: a.Clinical,
+		Auth:     a.Auth, Policy: a.Policy, PublicURL: cfg.Public(),
+	}
+	if so.Authenticate != nil {
+		// The benchmark harness's stand-in replaces sign-in entirely.
+		opts.Auth, opts.Authenticate = nil, so.Authenticate
+	}
+	srv, err := web.New(opts)
 	if err != nil {
 		return err
 	}
@@ -85,6 +91,13 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, so ServeOpt
 	if err != nil {
 		return err
 	}
+
+	if cfg.SMTPHost != "" {
+		go a.Outbox.Run(ctx)
+	} else {
+		log.Warn("no SMTP server configured (--smtp-host): emails such as password-reset links stay queued and are not sent")
+	}
+	go a.janitor(ctx)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -138,4 +151,20 @@ func checkAddrs(cfg config.Config) error {
 		ln.Close()
 	}
 	return nil
+}
+
+// janitor clears expired sign-in state now and then.
+func (a *App) janitor(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.Auth.Throttle.Sweep(ctx); err != nil {
+				a.Log.Warn("throttle sweep failed", slog.String(logs.KeyError, err.Error()))
+			}
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -36,6 +37,24 @@ type Config struct {
 	DemoPatients int
 	DemoSeed     uint64
 
+	// PublicURL is the portal's address as patients reach it, used in
+	// emailed links; default https://ADDR.
+	PublicURL string
+	// StaffNetworks, if set, are the only networks (CIDRs) staff may sign
+	// in from.
+	StaffNetworks []netip.Prefix
+	// RequirePatientMFA makes patients enroll a second factor too.
+	RequirePatientMFA bool
+	IdleStaff         time.Duration
+	IdlePatient       time.Duration
+
+	// Outgoing email (no PHI ever). Without SMTPHost mail stays queued.
+	SMTPHost     string
+	SMTPPort     int
+	SMTPUser     string
+	SMTPPassword string // UROPORTAL_SMTP_PASSWORD or _FILE only
+	SMTPFrom     string
+
 	PracticeName    string
 	LogLevel        string
 	BodyLimit       int64
@@ -54,6 +73,9 @@ func Default() Config {
 		LogLevel:        "info",
 		BodyLimit:       1 << 20,
 		ShutdownTimeout: 20 * time.Second,
+		IdleStaff:       15 * time.Minute,
+		IdlePatient:     30 * time.Minute,
+		SMTPPort:        587,
 	}
 }
 
@@ -93,6 +115,46 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 		}
 		c.DatabaseURL = strings.TrimSpace(string(b))
 	}
+	str("PUBLIC_URL", &c.PublicURL)
+	str("SMTP_HOST", &c.SMTPHost)
+	str("SMTP_USER", &c.SMTPUser)
+	str("SMTP_PASSWORD", &c.SMTPPassword)
+	str("SMTP_FROM", &c.SMTPFrom)
+	if f := getenv("UROPORTAL_SMTP_PASSWORD_FILE"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("UROPORTAL_SMTP_PASSWORD_FILE: %w", err)
+		}
+		c.SMTPPassword = strings.TrimSpace(string(b))
+	}
+	if v := getenv("UROPORTAL_SMTP_PORT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("UROPORTAL_SMTP_PORT must be a port number, got %q", v)
+		}
+		c.SMTPPort = n
+	}
+	if v := getenv("UROPORTAL_STAFF_NETWORKS"); v != "" {
+		if err := c.setNetworks(v); err != nil {
+			return err
+		}
+	}
+	if v := getenv("UROPORTAL_REQUIRE_PATIENT_MFA"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("UROPORTAL_REQUIRE_PATIENT_MFA must be true or false, got %q", v)
+		}
+		c.RequirePatientMFA = b
+	}
+	for name, dst := range map[string]*time.Duration{"UROPORTAL_IDLE_STAFF": &c.IdleStaff, "UROPORTAL_IDLE_PATIENT": &c.IdlePatient} {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%s must be a duration like 15m, got %q", name, v)
+			}
+			*dst = d
+		}
+	}
 	if v := getenv("UROPORTAL_BODY_LIMIT"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -119,6 +181,15 @@ func (c *Config) Bind(fs *flag.FlagSet, set Set) {
 		fs.BoolVar(&c.Demo, "demo", c.Demo, "fill an empty database with synthetic demo patients and logins (loopback only)")
 		fs.StringVar(&c.PracticeName, "practice-name", c.PracticeName, "the practice's name, shown on pages")
 		fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+		fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "the portal's https:// address as patients reach it (for emailed links); default https://ADDR")
+		fs.Func("staff-networks", "comma-separated CIDRs staff may sign in from (default: anywhere)", c.setNetworks)
+		fs.BoolVar(&c.RequirePatientMFA, "require-patient-mfa", c.RequirePatientMFA, "make patients set up a second factor too")
+		fs.DurationVar(&c.IdleStaff, "idle-staff", c.IdleStaff, "staff idle timeout")
+		fs.DurationVar(&c.IdlePatient, "idle-patient", c.IdlePatient, "patient idle timeout")
+		fs.StringVar(&c.SMTPHost, "smtp-host", c.SMTPHost, "SMTP server for outgoing email (STARTTLS required); empty keeps mail queued")
+		fs.IntVar(&c.SMTPPort, "smtp-port", c.SMTPPort, "SMTP port (587 STARTTLS, 465 implicit TLS)")
+		fs.StringVar(&c.SMTPUser, "smtp-user", c.SMTPUser, "SMTP user name (the password comes from UROPORTAL_SMTP_PASSWORD or _FILE)")
+		fs.StringVar(&c.SMTPFrom, "smtp-from", c.SMTPFrom, "sender address, e.g. \"Example Urology <portal@example.org>\"")
 	}
 	if set&FlagDemo != 0 || set&FlagServe != 0 {
 		fs.IntVar(&c.DemoPatients, "patients", c.DemoPatients, "number of demo patients")
@@ -163,6 +234,17 @@ func (c *Config) Validate(set Set) error {
 		default:
 			errs = append(errs, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.LogLevel))
 		}
+		if c.PublicURL != "" {
+			if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "" && u.Path != "/" {
+				errs = append(errs, fmt.Errorf("--public-url %q must be an https:// address with no path, e.g. https://portal.example.org", c.PublicURL))
+			}
+		}
+		if c.IdleStaff < time.Minute || c.IdleStaff > 12*time.Hour || c.IdlePatient < time.Minute || c.IdlePatient > 12*time.Hour {
+			errs = append(errs, errors.New("idle timeouts must be between 1m and 12h"))
+		}
+		if c.SMTPHost != "" && c.SMTPFrom == "" {
+			errs = append(errs, errors.New("--smtp-from is needed with --smtp-host"))
+		}
 		if c.BodyLimit < 1024 {
 			errs = append(errs, errors.New("UROPORTAL_BODY_LIMIT must be at least 1024 bytes"))
 		}
@@ -185,4 +267,29 @@ func IsLoopback(addr string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
+}
+
+// setNetworks parses a comma-separated CIDR list.
+func (c *Config) setNetworks(v string) error {
+	c.StaffNetworks = nil
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return fmt.Errorf("staff network %q is not a CIDR like 10.20.0.0/16", part)
+		}
+		c.StaffNetworks = append(c.StaffNetworks, p.Masked())
+	}
+	return nil
+}
+
+// Public returns the portal's public https address.
+func (c Config) Public() string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	return "https://" + c.Addr
 }

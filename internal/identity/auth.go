@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
-	"strings"
 	"time"
 
 	"uroportal/internal/access"
@@ -207,13 +206,10 @@ func (a *Auth) load(ctx context.Context, where string, arg any) (account, error)
 	return ac, err
 }
 
-// countPasskeys counts registered passkeys when the passkeys table exists.
+// countPasskeys counts a user's registered passkeys.
 func (a *Auth) countPasskeys(ctx context.Context, userID string) (int, error) {
 	var n int
 	err := a.Users.DB.QueryRowContext(ctx, `SELECT count(*) FROM passkeys WHERE user_id = $1`, userID).Scan(&n)
-	if err != nil && strings.Contains(err.Error(), "passkeys") {
-		return 0, nil
-	}
 	return n, err
 }
 
@@ -400,6 +396,16 @@ func (p Principal) Actor() access.Actor {
 // session. Sessions still waiting for a second factor are refused here; the
 // MFA step reads them with Pending.
 func (a *Auth) Authenticate(ctx context.Context, token string) (Principal, error) {
+	return a.principal(ctx, token, true)
+}
+
+// Peek is Authenticate without counting as activity, for the page's
+// "how long is left" check.
+func (a *Auth) Peek(ctx context.Context, token string) (Principal, error) {
+	return a.principal(ctx, token, false)
+}
+
+func (a *Auth) principal(ctx context.Context, token string, touch bool) (Principal, error) {
 	sess, err := a.Sessions.Lookup(ctx, token)
 	if err != nil {
 		return Principal{}, err
@@ -415,8 +421,10 @@ func (a *Auth) Authenticate(ctx context.Context, token string) (Principal, error
 		a.Sessions.End(ctx, a.Users.DB, sess.ID, session.EndDisabled)
 		return Principal{}, session.ErrEnded
 	}
-	if sess, err = a.Sessions.Touch(ctx, sess); err != nil {
-		return Principal{}, err
+	if touch {
+		if sess, err = a.Sessions.Touch(ctx, sess); err != nil {
+			return Principal{}, err
+		}
 	}
 	return Principal{User: ac.User, Session: sess}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"image/png"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -107,6 +108,31 @@ func (a *Auth) BeginTOTP(ctx context.Context, p Principal, issuer string) (TOTPE
 	if _, err := a.Users.DB.ExecContext(ctx, `UPDATE users SET totp_pending = $1 WHERE id = $2`, ct, p.User.ID); err != nil {
 		return TOTPEnrollment{}, err
 	}
+	return enrollmentView(key)
+}
+
+// PendingTOTP shows the enrollment already started, so a mistyped code
+// does not make the user scan a new QR code.
+func (a *Auth) PendingTOTP(ctx context.Context, p Principal, issuer string) (TOTPEnrollment, error) {
+	var ct []byte
+	if err := a.Users.DB.QueryRowContext(ctx, `SELECT totp_pending FROM users WHERE id = $1`, p.User.ID).Scan(&ct); err != nil || ct == nil {
+		return TOTPEnrollment{}, fault.E(fault.Conflict, "Start again: the set-up code has expired or was already used.", err)
+	}
+	secret, err := a.Users.Keys.Decrypt(ctx, fieldOf(p.User.ID, "totp_pending"), ct)
+	if err != nil {
+		return TOTPEnrollment{}, err
+	}
+	u := url.URL{Scheme: "otpauth", Host: "totp", Path: "/" + issuer + ":" + p.User.Email}
+	q := url.Values{"secret": {string(secret)}, "issuer": {issuer}, "period": {"30"}, "digits": {"6"}, "algorithm": {"SHA1"}}
+	u.RawQuery = q.Encode()
+	key, err := otp.NewKeyFromURL(u.String())
+	if err != nil {
+		return TOTPEnrollment{}, err
+	}
+	return enrollmentView(key)
+}
+
+func enrollmentView(key *otp.Key) (TOTPEnrollment, error) {
 	img, err := key.Image(240, 240)
 	if err != nil {
 		return TOTPEnrollment{}, err
@@ -390,4 +416,33 @@ func (a *Auth) FindUser(ctx context.Context, email string) (string, error) {
 		return "", fault.E(fault.NotFound, "There is no account with that email.", nil)
 	}
 	return ac.ID, err
+}
+
+// Security is what the account security page shows.
+type Security struct {
+	TOTP         bool
+	RecoveryLeft int
+	Passkeys     int
+	Sessions     []session.Session
+}
+
+// SecurityOf reads a user's factors and live sessions.
+func (a *Auth) SecurityOf(ctx context.Context, p Principal) (Security, error) {
+	ac, err := a.loadByID(ctx, p.User.ID)
+	if err != nil {
+		return Security{}, err
+	}
+	list, err := a.Sessions.List(ctx, p.User.ID)
+	if err != nil {
+		return Security{}, err
+	}
+	return Security{TOTP: ac.totp, RecoveryLeft: ac.recoveryCodes, Passkeys: ac.passkeys, Sessions: list}, nil
+}
+
+// EndOwnSession ends one of the user's sessions.
+func (a *Auth) EndOwnSession(ctx context.Context, p Principal, id string) error {
+	if err := a.Sessions.EndOwn(ctx, p.User.ID, id, session.EndByUser); err != nil {
+		return err
+	}
+	return a.Audit.Record(ctx, nil, audit.Event{Type: "auth.session.end", Outcome: audit.Success, Actor: p.Actor(), Category: "security", Action: "sign-in", Reason: session.EndByUser, ObjectIDs: []string{id}})
 }

@@ -36,7 +36,7 @@ func (u User) LogValue() slog.Value {
 }
 
 // EncryptedTables lists this package's encrypted columns.
-var EncryptedTables = []keyring.Table{{Name: "users", Columns: []string{"email", "name", "totp_secret"}}}
+var EncryptedTables = []keyring.Table{{Name: "users", Columns: []string{"email", "name", "totp_secret", "totp_pending"}}}
 
 const indexEmail = "users.email"
 

@@ -140,9 +140,20 @@ func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
+// bearerWithoutCookies: an API client that carries no cookies cannot be a
+// browser session being driven by another site, so it needs no form token:
+// either it authenticates with a bearer token, or it is signing in to
+// /api/v1 (which sets no cookie, and whose answer another site cannot read).
+// Cross-site browser requests are still refused by CrossOriginProtection.
 func bearerWithoutCookies(r *http.Request) bool {
+	if len(r.Header.Values("Cookie")) != 0 {
+		return false
+	}
 	scheme, _, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	return ok && strings.EqualFold(scheme, "Bearer") && len(r.Header.Values("Cookie")) == 0
+	if ok && strings.EqualFold(scheme, "Bearer") {
+		return true
+	}
+	return strings.HasPrefix(r.URL.Path, "/api/v1/auth/")
 }
 
 func bindingOf(f func(*http.Request) string, r *http.Request) string {

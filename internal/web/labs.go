@@ -18,7 +18,7 @@ var errSignIn = fault.E(fault.Unauthenticated, "Please sign in to see this page.
 // actor authenticates the request and puts where it came from in the
 // context for the audit log.
 func (s *Server) actor(r *http.Request) (context.Context, access.Actor, error) {
-	a, err := s.authenticate(r)
+	a, err := s.actorOf(r)
 	if err != nil {
 		return nil, access.Actor{}, err
 	}

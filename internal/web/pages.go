@@ -7,6 +7,8 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+
+	"uroportal/internal/session"
 )
 
 //go:embed templates static
@@ -20,6 +22,15 @@ var pageList = []pageDef{
 	{Name: "home", File: "home.html"},
 	{Name: "error", File: "error.html"},
 	{Name: "labs", File: "labs.html"},
+	{Name: "signin", File: "signin.html"},
+	{Name: "verify", File: "verify.html"},
+	{Name: "mfa", File: "mfa.html"},
+	{Name: "codes", File: "codes.html"},
+	{Name: "account", File: "account.html"},
+	{Name: "password", File: "password.html"},
+	{Name: "confirm", File: "confirm.html"},
+	{Name: "forgot", File: "forgot.html"},
+	{Name: "reset", File: "reset.html"},
 }
 
 type pageDef struct {
@@ -35,6 +46,16 @@ type pageData struct {
 	CSRF      string // form token: <input type="hidden" name="csrf_token" value="{{.CSRF}}">
 	RequestID string
 	Page      any
+	// User is the signed-in person, if any: the layout shows their name,
+	// a sign-out button, and the idle-timeout warning.
+	User *layoutUser
+}
+
+// layoutUser is what the layout needs of the signed-in person.
+type layoutUser struct {
+	Name        string
+	Active      bool
+	IdleSeconds int
 }
 
 // homePage is the data of the home page.
@@ -87,6 +108,7 @@ func (p *pages) render(w http.ResponseWriter, r *http.Request, status int, name,
 		CSRF:      CSRFToken(r),
 		RequestID: RequestID(r.Context()),
 		Page:      data,
+		User:      layoutUserOf(r),
 	})
 	if err != nil {
 		return fmt.Errorf("web: render page %q: %w", name, err)
@@ -104,4 +126,12 @@ func (p *pages) renderError(w http.ResponseWriter, r *http.Request, v errorView)
 		w.WriteHeader(v.Status)
 		fmt.Fprintf(w, "%s\n\n%s\n\nReference: %s\n", v.Title, v.Message, v.RequestID)
 	}
+}
+
+func layoutUserOf(r *http.Request) *layoutUser {
+	p, ok := principalFrom(r.Context())
+	if !ok {
+		return nil
+	}
+	return &layoutUser{Name: p.User.Name, Active: p.Session.State == session.Active, IdleSeconds: int(p.Session.IdleTimeout.Seconds())}
 }

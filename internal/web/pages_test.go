@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"uroportal/internal/identity"
+	"uroportal/internal/session"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"uroportal/internal/logs"
@@ -55,6 +58,56 @@ var pageSamples = map[string]struct {
 			t.Error("result table columns lack header cells")
 		}
 	}},
+	"signin": {"Sign in", signinPage{Email: "pat@example.org", Error: "The email or password is not right."}, func(t *testing.T, doc *node) {
+		formOK(t, doc, "/signin", "email", "password")
+		if v := doc.one(t, "input", "name", "email").attrs["value"]; v != "pat@example.org" {
+			t.Errorf("the typed email is not kept: %q", v)
+		}
+		if !strings.Contains(doc.one(t, "main").textContent(), "not right") {
+			t.Error("no error shown")
+		}
+	}},
+	"verify": {"Confirm it's you", verifyPage{Methods: []string{"totp", "recovery"}, Method: "totp", HasTOTP: true, HasCodes: true}, func(t *testing.T, doc *node) {
+		formOK(t, doc, "/signin/verify", "code")
+		if len(doc.all("a", "href", "/signin/verify?method=recovery")) != 1 {
+			t.Error("no way to use a recovery code")
+		}
+	}},
+	"mfa": {"Set up your authenticator app", mfaPage{Required: true, Enrollment: identity.TOTPEnrollment{Secret: "JBSWY3DPEHPK3PXP", QRPNG: "data:image/png;base64,AAAA"}}, func(t *testing.T, doc *node) {
+		formOK(t, doc, "/account/mfa", "code")
+		if img := doc.one(t, "img"); img.attrs["alt"] == "" || !strings.HasPrefix(img.attrs["src"], "data:image/png") {
+			t.Errorf("QR image %v", img.attrs)
+		}
+		if !strings.Contains(doc.one(t, "main").textContent(), "JBSWY3DPEHPK3PXP") {
+			t.Error("the key to type by hand is missing")
+		}
+	}},
+	"codes": {"Save your recovery codes", codesPage{Codes: []string{"K7Q2M-9XR4T", "ABCDE-FGHJK"}}, func(t *testing.T, doc *node) {
+		if n := len(doc.one(t, "main").all("code")); n != 2 {
+			t.Errorf("%d codes shown", n)
+		}
+	}},
+	"account": {"Your account and security", accountPage{Name: "Pat", Email: "pat@example.org", CurrentID: "s1", Security: identity.Security{TOTP: true, RecoveryLeft: 7,
+		Sessions: []session.Session{{ID: "s1", UserAgent: "Firefox", SourceIP: "192.0.2.1"}, {ID: "s2", UserAgent: "Safari", SourceIP: "192.0.2.2"}}}}, func(t *testing.T, doc *node) {
+		if len(doc.all("form", "action", "/account/sessions/s2/end")) != 1 || len(doc.all("form", "action", "/account/sessions/s1/end")) != 0 {
+			t.Error("each other session needs one sign-out button, this one none")
+		}
+		if !strings.Contains(doc.one(t, "main").textContent(), "7 left") {
+			t.Error("recovery codes left not shown")
+		}
+	}},
+	"password": {"Change your password", passwordPage{}, func(t *testing.T, doc *node) {
+		formOK(t, doc, "/account/password", "current", "new", "confirm")
+	}},
+	"confirm": {"Confirm it's you", confirmPage{Next: "/account/mfa", MFA: true}, func(t *testing.T, doc *node) {
+		formOK(t, doc, "/account/confirm", "password", "code")
+	}},
+	"forgot": {"Reset your password", forgotPage{}, func(t *testing.T, doc *node) {
+		formOK(t, doc, "/password/forgot", "email")
+	}},
+	"reset": {"Choose a new password", resetPage{Token: "tok"}, func(t *testing.T, doc *node) {
+		formOK(t, doc, "/password/reset/tok", "new", "confirm")
+	}},
 	"error": {"Page not found", errorView{Status: 404, Code: "not_found", Title: "Page not found",
 		Message: "We could not find that page.", RequestID: "0123456789abcdef0123456789abcdef"},
 		func(t *testing.T, doc *node) {
@@ -72,6 +125,30 @@ var pageSamples = map[string]struct {
 				t.Error("error page has no way home")
 			}
 		}},
+}
+
+// formOK checks a form posts to action with a CSRF token and a labelled
+// input for each named field.
+func formOK(t *testing.T, doc *node, action string, fields ...string) {
+	t.Helper()
+	var form *node
+	for _, f := range doc.all("form", "action", action) {
+		if f.attrs["method"] == "post" {
+			form = f
+		}
+	}
+	if form == nil {
+		t.Fatalf("no POST form to %s", action)
+	}
+	if len(form.all("input", "name", "csrf_token")) != 1 {
+		t.Errorf("form %s has no CSRF token", action)
+	}
+	for _, name := range fields {
+		in := form.one(t, "input", "name", name)
+		if id := in.attrs["id"]; id == "" || len(doc.all("label", "for", id)) != 1 {
+			t.Errorf("field %s has no label", name)
+		}
+	}
 }
 
 var hashedCSS = regexp.MustCompile(`^/static/app\.[0-9a-f]{16}\.css$`)

@@ -9,6 +9,36 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /{$}", s.handle(s.home))
 	s.mux.Handle("GET /static/{file}", s.handle(s.static.serve))
 
+	// Signing in and out.
+	s.mux.Handle("GET /signin", s.handle(s.signinForm))
+	s.mux.Handle("POST /signin", s.handle(s.signin))
+	s.mux.Handle("GET /signin/verify", s.handle(s.verifyForm))
+	s.mux.Handle("POST /signin/verify", s.handle(s.verify))
+	s.mux.Handle("POST /signout", s.handle(s.signout))
+	s.mux.Handle("GET /session/status", s.handle(s.sessionStatus))
+	s.mux.Handle("POST /session/keepalive", s.handle(s.keepalive))
+	s.mux.Handle("GET /password/forgot", s.handle(s.forgotForm))
+	s.mux.Handle("POST /password/forgot", s.handle(s.forgot))
+	s.mux.Handle("GET /password/reset/{token}", s.handle(s.resetForm))
+	s.mux.Handle("POST /password/reset/{token}", s.handle(s.reset))
+
+	// The signed-in user's account and security.
+	s.mux.Handle("GET /account", s.handle(s.account))
+	s.mux.Handle("GET /account/mfa", s.handle(s.mfaSetup))
+	s.mux.Handle("POST /account/mfa", s.handle(s.mfaConfirm))
+	s.mux.Handle("POST /account/recovery-codes", s.handle(s.newCodes))
+	s.mux.Handle("GET /account/password", s.handle(s.passwordForm))
+	s.mux.Handle("POST /account/password", s.handle(s.passwordChange))
+	s.mux.Handle("GET /account/confirm", s.handle(s.confirmForm))
+	s.mux.Handle("POST /account/confirm", s.handle(s.confirm))
+	s.mux.Handle("POST /account/sessions/{id}/end", s.handle(s.endSession))
+
+	// The JSON API's sign-in (CONTRACT.md).
+	s.mux.Handle("POST /api/v1/auth/login", s.handle(s.apiLogin))
+	s.mux.Handle("POST /api/v1/auth/mfa", s.handle(s.apiMFA))
+	s.mux.Handle("POST /api/v1/auth/logout", s.handle(s.apiLogout))
+	s.mux.Handle("GET /api/v1/me", s.handle(s.apiMe))
+
 	s.mux.Handle("GET /patients/{patientID}/results", s.handle(s.labsPage))
 	s.mux.Handle("GET /api/v1/patients/{patientID}/labs", s.handle(s.labsJSON))
 

@@ -9,12 +9,14 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"uroportal/internal/access"
 	"uroportal/internal/clinical"
 	"uroportal/internal/clock"
+	"uroportal/internal/identity"
 )
 
 // Options are the dependencies of the portal's HTTP handler.
@@ -38,9 +40,17 @@ type Options struct {
 	BodyLimit int64
 	// Clinical serves patients' records (required).
 	Clinical Clinical
-	// Authenticate names the actor of a request, or fails with kind
-	// Unauthenticated. Nil refuses every request for patient data: the
-	// sign-in flows supply it.
+	// Auth signs people in; with it, requests are authenticated by their
+	// session cookie or bearer token.
+	Auth *identity.Auth
+	// Policy answers relation questions for /api/v1/me.
+	Policy *access.Policy
+	// PublicURL is the portal's origin for links in emails, e.g.
+	// "https://portal.example.org" (required with Auth).
+	PublicURL string
+	// Authenticate, used only when Auth is nil, names the actor of a
+	// request (the benchmark harness's stand-in for sign-in). With
+	// neither, every request for patient data is refused.
 	Authenticate func(*http.Request) (access.Actor, error)
 }
 
@@ -60,6 +70,9 @@ type Server struct {
 
 	clinical     Clinical
 	authenticate func(*http.Request) (access.Actor, error)
+	auth         *identity.Auth
+	policy       *access.Policy
+	publicURL    string
 
 	pages   *pages
 	static  *staticAssets
@@ -79,6 +92,11 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("web: Options.PracticeName is required")
 	case opts.Clinical == nil:
 		return nil, errors.New("web: Options.Clinical is required")
+	case opts.Auth != nil && !strings.HasPrefix(opts.PublicURL, "https://"):
+		return nil, errors.New("web: Options.PublicURL must be the portal's https:// address")
+	}
+	if opts.Auth != nil && opts.CSRFBinding == nil {
+		opts.CSRFBinding = sessionBinding
 	}
 	if opts.Authenticate == nil {
 		opts.Authenticate = func(*http.Request) (access.Actor, error) { return access.Actor{}, errSignIn }
@@ -98,6 +116,9 @@ func New(opts Options) (*Server, error) {
 
 		clinical:     opts.Clinical,
 		authenticate: opts.Authenticate,
+		auth:         opts.Auth,
+		policy:       opts.Policy,
+		publicURL:    strings.TrimRight(opts.PublicURL, "/"),
 	}
 	var err error
 	if s.static, err = newStaticAssets(); err != nil {
@@ -128,6 +149,7 @@ func New(opts Options) (*Server, error) {
 func (s *Server) Handler() http.Handler {
 	var h http.Handler = recordPattern(s.mux)
 	h = s.csrf(h)
+	h = s.loadPrincipal(h)
 	h = LimitBody(s.bodyLimit, s.writeError)(h)
 	h = SecurityHeaders(h)
 	h = s.metrics.Middleware(h)

@@ -79,6 +79,39 @@ CREATE TABLE lab_results (
     created_at         BIGINT NOT NULL
 );
 
+CREATE TABLE mail_outbox (
+    id              TEXT    NOT NULL PRIMARY KEY,
+    to_addr         BYTEA   NOT NULL,
+    subject         TEXT    NOT NULL,
+    body            BYTEA,
+    kind            TEXT    NOT NULL,
+    created_at      BIGINT  NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT  NOT NULL,
+    claimed_until   BIGINT  NOT NULL DEFAULT 0,
+    sent_at         BIGINT,
+    last_error      TEXT    NOT NULL DEFAULT '',
+    failed_at       BIGINT
+);
+
+CREATE TABLE passkeys (
+    id                  TEXT    NOT NULL PRIMARY KEY,
+    user_id             TEXT    NOT NULL REFERENCES users (id),
+    credential_id_index BYTEA   NOT NULL UNIQUE,
+    credential_id       BYTEA   NOT NULL,
+    public_key          BYTEA   NOT NULL,
+    attestation_type    TEXT    NOT NULL,
+    aaguid              BYTEA   NOT NULL,
+    sign_count          BIGINT  NOT NULL DEFAULT 0,
+    backup_eligible     INTEGER NOT NULL DEFAULT 0,
+    backup_state        INTEGER NOT NULL DEFAULT 0,
+    user_verified       INTEGER NOT NULL DEFAULT 0,
+    transports          TEXT    NOT NULL DEFAULT '',
+    name                BYTEA   NOT NULL,
+    created_at          BIGINT  NOT NULL,
+    last_used_at        BIGINT
+);
+
 CREATE TABLE password_resets (
     token_hash BYTEA  NOT NULL PRIMARY KEY,
     user_id    TEXT   NOT NULL REFERENCES users (id),
@@ -157,6 +190,15 @@ CREATE TABLE users (
     created_at    BIGINT NOT NULL
 , failed_logins INTEGER NOT NULL DEFAULT 0, lockouts INTEGER NOT NULL DEFAULT 0, locked_until BIGINT NOT NULL DEFAULT 0, admin_locked INTEGER NOT NULL DEFAULT 0, totp_last_step BIGINT NOT NULL DEFAULT 0, totp_pending BYTEA, password_changed_at BIGINT NOT NULL DEFAULT 0);
 
+CREATE TABLE webauthn_ceremonies (
+    id         TEXT   NOT NULL PRIMARY KEY,
+    user_id    TEXT   REFERENCES users (id),
+    kind       TEXT   NOT NULL CHECK (kind IN ('register', 'login')),
+    data       BYTEA  NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+
 CREATE INDEX audit_events_at ON audit_events (at);
 
 CREATE INDEX audit_events_patient ON audit_events (patient_id, at);
@@ -169,5 +211,11 @@ CREATE INDEX devices_user ON devices (user_id);
 
 CREATE INDEX lab_results_patient ON lab_results (patient_id, code_index);
 
+CREATE INDEX mail_outbox_due ON mail_outbox (next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL;
+
+CREATE INDEX passkeys_user ON passkeys (user_id);
+
 CREATE INDEX sessions_user ON sessions (user_id, ended_at);
+
+CREATE INDEX webauthn_ceremonies_expires ON webauthn_ceremonies (expires_at);
 
