@@ -24,6 +24,7 @@ commands:
   migrate  apply database migrations
   demo     fill an empty database with synthetic demo data
   keys     status | rotate | rewrap | retire VERSION
+  users    create | disable | enable | unlock
 
 Run "uroportal <command> -h" for a command's flags.
 `
@@ -38,6 +39,7 @@ var commands = map[string]command{
 	"migrate": migrateCmd,
 	"demo":    demoCmd,
 	"keys":    keysCmd,
+	"users":   usersCmd,
 }
 
 func main() {
@@ -76,6 +78,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // loadConfig reads the environment, then the flags of set, then validates.
 func loadConfig(name string, args []string, set config.Set, stderr io.Writer) (config.Config, []string, error) {
+	return loadConfigWith(name, args, set, stderr, nil)
+}
+
+// loadConfigWith is loadConfig with a subcommand's own extra flags.
+func loadConfigWith(name string, args []string, set config.Set, stderr io.Writer, extra func(*flag.FlagSet)) (config.Config, []string, error) {
 	cfg := config.Default()
 	if err := cfg.FromEnv(os.Getenv); err != nil {
 		return cfg, nil, err
@@ -83,6 +90,9 @@ func loadConfig(name string, args []string, set config.Set, stderr io.Writer) (c
 	fs := flag.NewFlagSet("uroportal "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.Bind(fs, set)
+	if extra != nil {
+		extra(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, nil, err

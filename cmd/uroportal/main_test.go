@@ -204,3 +204,34 @@ func TestKeysCommands(t *testing.T) {
 		t.Fatalf("status after retire: %q", out)
 	}
 }
+
+func TestUsersCommands(t *testing.T) {
+	dir := newInstall(t)
+	code, out, stderr := cli(t, "users", "create", "--role", "admin", "--email", "Boss@Example.org", "--name", "Bo Boss", "--data", dir)
+	if code != 0 || !strings.Contains(out, "one-time password") {
+		t.Fatalf("create: %d %q %q", code, out, stderr)
+	}
+	if code, _, stderr := cli(t, "users", "create", "--role", "admin", "--email", "boss@example.org", "--data", dir); code != 1 {
+		t.Fatalf("duplicate email: %d", code)
+	} else {
+		oneLine(t, stderr, "already exists")
+	}
+	if code, _, stderr := cli(t, "users", "create", "--role", "patient", "--email", "p@example.org", "--data", dir); code != 1 {
+		t.Fatalf("patient via CLI: %d", code)
+	} else {
+		oneLine(t, stderr, "activation code")
+	}
+	for _, action := range []string{"disable", "enable", "unlock"} {
+		if code, out, stderr := cli(t, "users", action, "boss@example.org", "--data", dir); code != 0 || !strings.Contains(out, "boss@example.org") {
+			t.Fatalf("%s: %d %q %q", action, code, out, stderr)
+		}
+	}
+	if code, _, stderr := cli(t, "users", "disable", "nobody@example.org", "--data", dir); code != 1 {
+		t.Fatalf("unknown: %d", code)
+	} else {
+		oneLine(t, stderr, "no account")
+	}
+	if code, _, _ := cli(t, "users", "create", "--email", "x@example.org", "--data", dir); code != 2 {
+		t.Fatalf("missing --role: %d", code)
+	}
+}
