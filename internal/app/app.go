@@ -131,6 +131,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options,
 	if err != nil {
 		return nil, err
 	}
+	auth.MatchPatient = a.Clinical.MatchIdentity
 	a.Auth = auth
 	return a, nil
 }

@@ -2,7 +2,11 @@ package clinical
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"strings"
+
+	"golang.org/x/text/unicode/norm"
 
 	"uroportal/internal/access"
 	"uroportal/internal/audit"
@@ -94,4 +98,56 @@ func (s *Service) LabResults(ctx context.Context, actor access.Actor, patientID,
 		return nil, err
 	}
 	return rs, nil
+}
+
+// FindByMRN returns the patient with a medical record number, for staff
+// whose role may see demographics. An unknown MRN and a refused one look
+// alike.
+func (s *Service) FindByMRN(ctx context.Context, actor access.Actor, mrn string) (Patient, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, `SELECT id FROM patients WHERE mrn_index = $1`, s.enc.keys.BlindIndex(indexMRN, NormalizeMRN(mrn))).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		if aerr := s.audit.Record(ctx, nil, audit.Event{Type: "phi.demographics.search", Outcome: audit.Denied, Actor: actor, Category: access.Demographics, Action: access.View, Reason: "no match"}); aerr != nil {
+			return Patient{}, aerr
+		}
+		return Patient{}, access.ErrDenied
+	}
+	if err != nil {
+		return Patient{}, err
+	}
+	return s.Patient(ctx, actor, id)
+}
+
+// MatchIdentity checks a date of birth and family name against a patient's
+// record, for account activation. It answers yes or no, and on yes the name
+// the new account will greet the patient by. The check is the system's own,
+// recorded as such.
+func (s *Service) MatchIdentity(ctx context.Context, patientID, birthDate, familyName string) (string, bool, error) {
+	var dob, fam, given []byte
+	err := s.db.QueryRowContext(ctx, `SELECT birth_date, family_name, given_name FROM patients WHERE id = $1`, patientID).Scan(&dob, &fam, &given)
+	if err != nil {
+		return "", false, err
+	}
+	r := s.enc.keys.Row(ctx, "patients", patientID)
+	wantDOB, wantFam, givenName := r.Open("birth_date", dob), r.Open("family_name", fam), r.Open("given_name", given)
+	if err := r.Err(); err != nil {
+		return "", false, err
+	}
+	ok := strings.TrimSpace(birthDate) == wantDOB && foldName(familyName) == foldName(wantFam)
+	outcome := audit.Success
+	if !ok {
+		outcome = "failure"
+	}
+	err = s.audit.Record(ctx, nil, audit.Event{Type: "phi.identity.verify", Outcome: outcome, Actor: access.Actor{UserID: "system:activation", Role: access.Admin},
+		PatientID: patientID, Category: access.Demographics, Action: access.View, ObjectIDs: []string{patientID}})
+	if !ok || err != nil {
+		return "", false, err
+	}
+	return givenName + " " + wantFam, true, nil
+}
+
+// foldName compares names the way people type them: case, accents' width
+// forms and surrounding spaces do not matter.
+func foldName(s string) string {
+	return strings.ToLower(strings.Join(strings.Fields(norm.NFKC.String(s)), " "))
 }

@@ -102,8 +102,11 @@ type Auth struct {
 	Audit    audit.Recorder
 	Throttle *Throttle
 	Notify   Notifier
-	// RecoveryKey keys the recovery-code hashes (from the keyring).
+	// RecoveryKey keys the recovery-code and activation-code hashes (from
+	// the keyring).
 	RecoveryKey []byte
+	// MatchPatient checks identity at activation.
+	MatchPatient MatchPatient
 	cfg         AuthConfig
 	pool        *hashPool
 	dummy       string

@@ -41,6 +41,10 @@ func (fakeClinical) LabResults(_ context.Context, a access.Actor, pid, code stri
 	return rs, nil
 }
 
+func (fakeClinical) FindByMRN(context.Context, access.Actor, string) (clinical.Patient, error) {
+	return clinical.Patient{}, access.ErrDenied
+}
+
 func labsServer(t *testing.T) http.Handler {
 	t.Helper()
 	s, err := New(Options{Logger: discardLogger(), Registry: newRegistry(), CSRFKey: testCSRFKey, PracticeName: "P", Clinical: fakeClinical{},

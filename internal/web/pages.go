@@ -31,6 +31,8 @@ var pageList = []pageDef{
 	{Name: "confirm", File: "confirm.html"},
 	{Name: "forgot", File: "forgot.html"},
 	{Name: "reset", File: "reset.html"},
+	{Name: "issue", File: "issue.html"},
+	{Name: "activate", File: "activate.html"},
 }
 
 type pageDef struct {

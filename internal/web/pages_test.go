@@ -108,6 +108,21 @@ var pageSamples = map[string]struct {
 	"reset": {"Choose a new password", resetPage{Token: "tok"}, func(t *testing.T, doc *node) {
 		formOK(t, doc, "/password/reset/tok", "new", "confirm")
 	}},
+	"issue": {"Give a patient an activation code", issuePage{Issued: true, Patient: "Arlo Sampleton", Code: "ABCD-EFGH-JKMN", Expires: time.Date(2026, 12, 17, 0, 0, 0, 0, time.UTC), URL: "https://portal.example/activate"},
+		func(t *testing.T, doc *node) {
+			text := doc.one(t, "main").textContent()
+			for _, w := range []string{"Arlo Sampleton", "ABCD-EFGH-JKMN", "December 17, 2026", "https://portal.example/activate"} {
+				if !strings.Contains(text, w) {
+					t.Errorf("letter lacks %q", w)
+				}
+			}
+		}},
+	"activate": {"Set up your portal account", activatePage{Code: "ABCD", Error: "did not match"}, func(t *testing.T, doc *node) {
+		formOK(t, doc, "/activate", "code", "birth_date", "family_name", "email", "password", "confirm")
+		if doc.one(t, "input", "name", "code").attrs["value"] != "ABCD" {
+			t.Error("typed code not kept")
+		}
+	}},
 	"error": {"Page not found", errorView{Status: 404, Code: "not_found", Title: "Page not found",
 		Message: "We could not find that page.", RequestID: "0123456789abcdef0123456789abcdef"},
 		func(t *testing.T, doc *node) {

@@ -33,6 +33,12 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /account/confirm", s.handle(s.confirm))
 	s.mux.Handle("POST /account/sessions/{id}/end", s.handle(s.endSession))
 
+	// Joining: the front desk issues a code, the patient activates.
+	s.mux.Handle("GET /staff/activation", s.handle(s.issueForm))
+	s.mux.Handle("POST /staff/activation", s.handle(s.issue))
+	s.mux.Handle("GET /activate", s.handle(s.activateForm))
+	s.mux.Handle("POST /activate", s.handle(s.activate))
+
 	// The JSON API's sign-in (CONTRACT.md).
 	s.mux.Handle("POST /api/v1/auth/login", s.handle(s.apiLogin))
 	s.mux.Handle("POST /api/v1/auth/mfa", s.handle(s.apiMFA))

@@ -58,6 +58,7 @@ type Options struct {
 // decides access and audits.
 type Clinical interface {
 	LabResults(ctx context.Context, actor access.Actor, patientID, code string) ([]clinical.LabResult, error)
+	FindByMRN(ctx context.Context, actor access.Actor, mrn string) (clinical.Patient, error)
 }
 
 // Server is the portal's HTTP handler and the dependencies its handlers
