@@ -107,9 +107,9 @@ type Auth struct {
 	RecoveryKey []byte
 	// MatchPatient checks identity at activation.
 	MatchPatient MatchPatient
-	cfg         AuthConfig
-	pool        *hashPool
-	dummy       string
+	cfg          AuthConfig
+	pool         *hashPool
+	dummy        string
 }
 
 // NewAuth wires sign-in.
