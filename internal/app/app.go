@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 	"uroportal/internal/clock"
 	"uroportal/internal/config"
 	"uroportal/internal/identity"
+	"uroportal/internal/identity/passkey"
+	"uroportal/internal/logs"
 	"uroportal/internal/keyring"
 	"uroportal/internal/mail"
 	"uroportal/internal/session"
@@ -54,7 +57,7 @@ type Options struct {
 // rewrap, retire and status.
 func EncryptedTables() []keyring.Table {
 	var ts []keyring.Table
-	for _, t := range [][]keyring.Table{clinical.EncryptedTables, identity.EncryptedTables, session.EncryptedTables, mail.EncryptedTables} {
+	for _, t := range [][]keyring.Table{clinical.EncryptedTables, identity.EncryptedTables, session.EncryptedTables, mail.EncryptedTables, passkey.EncryptedTables} {
 		ts = append(ts, t...)
 	}
 	return ts
@@ -133,6 +136,14 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options,
 	}
 	auth.MatchPatient = a.Clinical.MatchIdentity
 	a.Auth = auth
+	if u, err := url.Parse(cfg.Public()); err == nil {
+		pk, err := passkey.New(passkey.Config{RPID: u.Hostname(), RPDisplayName: cfg.PracticeName, RPOrigins: []string{cfg.Public()}}, db, keys, opt.Clock)
+		if err != nil {
+			log.Warn("passkeys are off: the portal's address cannot be a WebAuthn relying party (use a domain name in --public-url)", slog.String(logs.KeyError, err.Error()))
+		} else {
+			auth.Passkeys = pk
+		}
+	}
 	return a, nil
 }
 

@@ -59,7 +59,9 @@ func TestBrowserPatientSignsInAndIdleClearsPage(t *testing.T) {
 	defer cancelAlloc()
 	tab, cancelTab := chromedp.NewContext(allocCtx)
 	defer cancelTab()
-	chromeDo(t, tab, "start chromium")
+	// Headless chromium keeps its window at least 500 px wide, so the
+	// phone's viewport is emulated too.
+	chromeDo(t, tab, "start chromium", chromedp.EmulateViewport(412, 915, chromedp.EmulateMobile, chromedp.EmulateTouch))
 
 	dir := os.Getenv("UROPORTAL_SCREENSHOTS")
 	if dir == "" {

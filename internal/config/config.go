@@ -286,10 +286,15 @@ func (c *Config) setNetworks(v string) error {
 	return nil
 }
 
-// Public returns the portal's public https address.
+// Public returns the portal's public https address. On loopback it is
+// https://localhost:PORT: browsers allow passkeys for localhost but never
+// for a bare IP address.
 func (c Config) Public() string {
 	if c.PublicURL != "" {
 		return strings.TrimRight(c.PublicURL, "/")
+	}
+	if _, port, err := net.SplitHostPort(c.Addr); err == nil && IsLoopback(c.Addr) {
+		return "https://localhost:" + port
 	}
 	return "https://" + c.Addr
 }

@@ -12,6 +12,7 @@ import (
 	"uroportal/internal/access"
 	"uroportal/internal/audit"
 	"uroportal/internal/fault"
+	"uroportal/internal/identity/passkey"
 	"uroportal/internal/session"
 	"uroportal/internal/store"
 )
@@ -107,6 +108,8 @@ type Auth struct {
 	RecoveryKey []byte
 	// MatchPatient checks identity at activation.
 	MatchPatient MatchPatient
+	// Passkeys registers and verifies WebAuthn credentials.
+	Passkeys *passkey.Service
 	cfg          AuthConfig
 	pool         *hashPool
 	dummy        string

@@ -167,27 +167,10 @@ func (a *Auth) ConfirmTOTP(ctx context.Context, p Principal, code string) (codes
 	if err != nil {
 		return nil, "", err
 	}
-	err = a.Users.DB.InTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = $1, totp_pending = NULL, totp_last_step = $2 WHERE id = $3`, active, step, p.User.ID); err != nil {
-			return err
-		}
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL`, p.User.ID).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 {
-			if codes, err = a.replaceRecoveryCodes(ctx, tx, p.User.ID); err != nil {
-				return err
-			}
-		}
-		if p.Session.State == session.Enroll {
-			if newToken, err = a.Sessions.Advance(ctx, tx, p.Session.ID, session.Active); err != nil {
-				return err
-			}
-		}
-		return a.Audit.Record(ctx, tx, audit.Event{Type: "auth.mfa.enrolled", Outcome: audit.Success, Actor: p.Actor(), Category: "security", Action: "privilege change", Reason: "totp"})
-	})
-	return codes, newToken, err
+	if _, err := a.Users.DB.ExecContext(ctx, `UPDATE users SET totp_secret = $1, totp_pending = NULL, totp_last_step = $2 WHERE id = $3`, active, step, p.User.ID); err != nil {
+		return nil, "", err
+	}
+	return a.factorAdded(ctx, p, "totp")
 }
 
 // NewRecoveryCodes replaces a user's recovery codes with ten new ones.

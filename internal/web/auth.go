@@ -189,8 +189,9 @@ type verifyPage struct {
 	Methods  []string
 	Method   string
 	Error    string
-	HasTOTP  bool
-	HasCodes bool
+	HasTOTP    bool
+	HasCodes   bool
+	HasPasskey bool
 }
 
 func has(list []string, s string) bool {
@@ -214,7 +215,7 @@ func (s *Server) verifyForm(w http.ResponseWriter, r *http.Request) error {
 		method = "totp"
 	}
 	return s.pages.render(w, r, http.StatusOK, "verify", "Confirm it's you",
-		verifyPage{Methods: methods, Method: method, HasTOTP: has(methods, "totp"), HasCodes: has(methods, "recovery")})
+		verifyPage{Methods: methods, Method: method, HasTOTP: has(methods, "totp"), HasCodes: has(methods, "recovery"), HasPasskey: has(methods, "webauthn")})
 }
 
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {

@@ -33,6 +33,7 @@ var pageList = []pageDef{
 	{Name: "reset", File: "reset.html"},
 	{Name: "issue", File: "issue.html"},
 	{Name: "activate", File: "activate.html"},
+	{Name: "passkeys", File: "passkeys.html"},
 }
 
 type pageDef struct {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"uroportal/internal/identity"
+	"uroportal/internal/identity/passkey"
 	"uroportal/internal/session"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -123,6 +124,14 @@ var pageSamples = map[string]struct {
 			t.Error("typed code not kept")
 		}
 	}},
+	"passkeys": {"Passkeys", passkeysPage{Passkeys: []passkey.Info{{ID: "pk1", Name: "Work laptop", CreatedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}}}, func(t *testing.T, doc *node) {
+		if len(doc.all("form", "action", "/account/passkeys/pk1/remove")) != 1 || !strings.Contains(doc.one(t, "main").textContent(), "Work laptop") {
+			t.Error("passkey list")
+		}
+		if doc.one(t, "label", "for", "passkey-name") == nil {
+			t.Error("name field unlabelled")
+		}
+	}},
 	"error": {"Page not found", errorView{Status: 404, Code: "not_found", Title: "Page not found",
 		Message: "We could not find that page.", RequestID: "0123456789abcdef0123456789abcdef"},
 		func(t *testing.T, doc *node) {
@@ -165,6 +174,8 @@ func formOK(t *testing.T, doc *node, action string, fields ...string) {
 		}
 	}
 }
+
+var hashedJS = regexp.MustCompile(`^/static/[a-z]+\.[0-9a-f]{16}\.js$`)
 
 var hashedCSS = regexp.MustCompile(`^/static/app\.[0-9a-f]{16}\.css$`)
 
@@ -228,8 +239,13 @@ func checkLayout(t *testing.T, doc *node, title string) {
 	if n := len(doc.all("h1")); n != 1 {
 		t.Errorf("%d h1 elements, want 1", n)
 	}
-	if n := len(doc.all("script")) + len(doc.all("style")); n != 0 {
-		t.Errorf("page has %d script/style elements; the CSP forbids inline ones", n)
+	if n := len(doc.all("style")); n != 0 {
+		t.Errorf("page has %d style elements; the CSP forbids inline ones", n)
+	}
+	for _, sc := range doc.all("script") {
+		if !hashedJS.MatchString(sc.attrs["src"]) || strings.TrimSpace(sc.textContent()) != "" {
+			t.Errorf("script %v is inline or not a hashed static file; the CSP forbids it", sc.attrs)
+		}
 	}
 	var walk func(*node)
 	walk = func(n *node) {

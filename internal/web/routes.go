@@ -32,6 +32,12 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /account/confirm", s.handle(s.confirmForm))
 	s.mux.Handle("POST /account/confirm", s.handle(s.confirm))
 	s.mux.Handle("POST /account/sessions/{id}/end", s.handle(s.endSession))
+	s.mux.Handle("GET /account/passkeys", s.handle(s.passkeysPage))
+	s.mux.Handle("POST /account/passkeys/{id}/remove", s.handle(s.removePasskey))
+	s.mux.Handle("POST /api/v1/account/passkeys/begin", s.handle(s.apiPasskeyBegin))
+	s.mux.Handle("POST /api/v1/account/passkeys/finish", s.handle(s.apiPasskeyFinish))
+	s.mux.Handle("POST /api/v1/auth/passkey/begin", s.handle(s.apiPasskeySignInBegin))
+	s.mux.Handle("POST /api/v1/auth/passkey/finish", s.handle(s.apiPasskeySignInFinish))
 
 	// Joining: the front desk issues a code, the patient activates.
 	s.mux.Handle("GET /staff/activation", s.handle(s.issueForm))
