@@ -110,9 +110,9 @@ type Auth struct {
 	MatchPatient MatchPatient
 	// Passkeys registers and verifies WebAuthn credentials.
 	Passkeys *passkey.Service
-	cfg          AuthConfig
-	pool         *hashPool
-	dummy        string
+	cfg      AuthConfig
+	pool     *hashPool
+	dummy    string
 }
 
 // NewAuth wires sign-in.

@@ -186,9 +186,9 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) error {
 }
 
 type verifyPage struct {
-	Methods  []string
-	Method   string
-	Error    string
+	Methods    []string
+	Method     string
+	Error      string
 	HasTOTP    bool
 	HasCodes   bool
 	HasPasskey bool
