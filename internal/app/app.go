@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -51,6 +52,9 @@ type Options struct {
 	// Argon2 overrides the password-hashing cost (tests use a cheap one;
 	// production always runs the default).
 	Argon2 *identity.Argon2Params
+	// MailTLS overrides how the SMTP server's certificate is verified
+	// (tests trust their in-process server; production uses system roots).
+	MailTLS *tls.Config
 }
 
 // EncryptedTables lists every encrypted column of every package, for key
@@ -126,7 +130,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options,
 		Users:    &identity.Store{DB: db, Keys: keys, Clock: opt.Clock, Argon2: argon},
 		Sessions: session.NewStore(db, keys, opt.Clock, session.Config{IdleStaff: cfg.IdleStaff, IdlePatient: cfg.IdlePatient}),
 		Outbox: &mail.Outbox{DB: db, Keys: keys, Clock: opt.Clock, Log: log, Node: hostname(),
-			Config: mail.Config{Host: cfg.SMTPHost, Port: cfg.SMTPPort, Username: cfg.SMTPUser, Password: cfg.SMTPPassword, From: cfg.SMTPFrom}},
+			Config: mail.Config{Host: cfg.SMTPHost, Port: cfg.SMTPPort, Username: cfg.SMTPUser, Password: cfg.SMTPPassword, From: cfg.SMTPFrom, TLS: opt.MailTLS}},
 	}
 	auth, err := identity.NewAuth(a.Users, a.Sessions, rec, &identity.Throttle{DB: db, Clock: opt.Clock, Key: keys.DeriveKey("throttle")},
 		&notifier{outbox: a.Outbox, practice: cfg.PracticeName, portal: cfg.Public()}, keys.DeriveKey("recovery"),

@@ -63,9 +63,12 @@ func TestBrowserPatientSignsInAndIdleClearsPage(t *testing.T) {
 	// phone's viewport is emulated too.
 	chromeDo(t, tab, "start chromium", chromedp.EmulateViewport(412, 915, chromedp.EmulateMobile, chromedp.EmulateTouch))
 
+	// Screenshots for anyone reviewing: kept in UROPORTAL_SCREENSHOTS if
+	// set, else in a temporary directory removed after the test.
 	dir := os.Getenv("UROPORTAL_SCREENSHOTS")
 	if dir == "" {
 		dir = t.TempDir()
+		t.Logf("set UROPORTAL_SCREENSHOTS=DIR to keep the screenshots")
 	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"uroportal/internal/app"
+	"uroportal/internal/clock"
 	"uroportal/internal/config"
 	"uroportal/internal/demo"
 	"uroportal/internal/identity"
@@ -187,6 +188,22 @@ type browser struct {
 	t    *testing.T
 	c    *http.Client
 	base string
+	// clk, when set, is the server's fake clock: TOTP codes come from it,
+	// and it moves to the next 30-second step after each, since a code
+	// works only once.
+	clk *clock.Fake
+}
+
+func (b *browser) totp(secret string) string {
+	if b.clk == nil {
+		return totpNow(b.t, secret)
+	}
+	c, err := identity.TOTPCode(secret, b.clk.Now())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.clk.Advance(30 * time.Second)
+	return c
 }
 
 func newBrowser(t *testing.T, base string) *browser {

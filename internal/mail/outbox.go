@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -58,6 +59,9 @@ type Outbox struct {
 	// outlast one SMTP session; the default is the dial and session timeouts
 	// plus a minute.
 	Lease time.Duration
+
+	wakeOnce sync.Once
+	wake     chan struct{}
 }
 
 func (o *Outbox) now() time.Time {
@@ -127,7 +131,23 @@ func (o *Outbox) Enqueue(ctx context.Context, q store.Querier, to string, m Rend
 	if err != nil {
 		return "", fmt.Errorf("mail: enqueue %s: %w", id, err)
 	}
+	o.poke()
 	return id, nil
+}
+
+// wakeGrace gives the enqueuing transaction time to commit before the
+// woken sender looks for the message.
+const wakeGrace = 300 * time.Millisecond
+
+// poke wakes this node's Run loop so that urgent mail (a reset link) goes
+// out in about a second rather than at the next interval. If the enqueuing
+// transaction commits later than the grace, the next interval sends it.
+func (o *Outbox) poke() {
+	o.wakeOnce.Do(func() { o.wake = make(chan struct{}, 1) })
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
 }
 
 // SendDue makes one pass over the queue: it claims each due message, sends
@@ -274,6 +294,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(orDefault(o.Interval, DefaultInterval))
 	defer t.Stop()
+	o.wakeOnce.Do(func() { o.wake = make(chan struct{}, 1) })
 	for {
 		if n, err := o.SendDue(ctx); err != nil && ctx.Err() == nil {
 			o.log().Error("mail: send pass failed", logs.KeyError, err)
@@ -284,6 +305,12 @@ func (o *Outbox) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-o.wake:
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wakeGrace):
+			}
 		}
 	}
 }

@@ -19,6 +19,31 @@ import (
 // Session cookie. __Host- pins it to this host, Secure and path /.
 const SessionCookie = "__Host-uroportal-session"
 
+// DeviceCookie remembers a browser, for new-device notices.
+const DeviceCookie = "__Host-uroportal-device"
+
+// rememberDevice records a completed browser sign-in; a new browser gets a
+// device cookie and, for staff, a "new sign-in" email.
+func (s *Server) rememberDevice(w http.ResponseWriter, r *http.Request, token string) error {
+	p, err := s.auth.Authenticate(r.Context(), token)
+	if err != nil {
+		return err
+	}
+	var have string
+	if c, err := r.Cookie(DeviceCookie); err == nil {
+		have = c.Value
+	}
+	fresh, err := s.auth.SeenDevice(r.Context(), p, have, r.UserAgent())
+	if err != nil {
+		return err
+	}
+	if fresh != "" {
+		http.SetCookie(w, &http.Cookie{Name: DeviceCookie, Value: fresh, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+			MaxAge: int(identity.DeviceCookieLife.Seconds())})
+	}
+	return nil
+}
+
 type principalKey struct{}
 
 // principalFrom returns the signed-in principal of a request, if any.
@@ -174,6 +199,11 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	setSessionCookie(w, res.Token)
+	if res.Session.State == session.Active {
+		if err := s.rememberDevice(w, r, res.Token); err != nil {
+			return err
+		}
+	}
 	switch res.Session.State {
 	case session.MFA:
 		http.Redirect(w, r, "/signin/verify", http.StatusSeeOther)
@@ -235,6 +265,9 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	setSessionCookie(w, tok)
+	if err := s.rememberDevice(w, r, tok); err != nil {
+		return err
+	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 	return nil
 }

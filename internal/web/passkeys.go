@@ -143,5 +143,8 @@ func (s *Server) apiPasskeySignInFinish(w http.ResponseWriter, r *http.Request) 
 		return writeJSON(w, http.StatusOK, tokenJSON{Token: tok, ExpiresAt: sess.ExpiresAt})
 	}
 	setSessionCookie(w, tok)
+	if err := s.rememberDevice(w, r, tok); err != nil {
+		return err
+	}
 	return writeJSON(w, http.StatusOK, map[string]string{"redirect": "/"})
 }
