@@ -133,7 +133,7 @@ func (a *App) ensureDemo(ctx context.Context, stderr io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintf(stderr, "uroportal: demo sign-in details (email, password, TOTP secret for each role) are in %s\n", path)
+	fmt.Fprintf(stderr, "uroportal: sign in at %s/signin with a demo login from %s (email, password and TOTP secret for each role; add the secret to an authenticator app, or compute a code with any TOTP tool)\n", a.Cfg.Public(), path)
 	return nil
 }
 

@@ -62,7 +62,12 @@ type layoutUser struct {
 }
 
 // homePage is the data of the home page.
-type homePage struct{}
+type homePage struct {
+	SignedIn bool
+	Welcome  bool
+	Name     string
+	Links    []homeLink
+}
 
 // pages holds the parsed templates, one set per page.
 type pages struct {
