@@ -221,7 +221,7 @@ func TestUsersCommands(t *testing.T) {
 	} else {
 		oneLine(t, stderr, "activation code")
 	}
-	for _, action := range []string{"disable", "enable", "unlock"} {
+	for _, action := range []string{"disable", "enable", "unlock", "end-sessions"} {
 		if code, out, stderr := cli(t, "users", action, "boss@example.org", "--data", dir); code != 0 || !strings.Contains(out, "boss@example.org") {
 			t.Fatalf("%s: %d %q %q", action, code, out, stderr)
 		}

@@ -14,7 +14,7 @@ import (
 )
 
 const usersUsage = `usage: uroportal users create --role ROLE --email EMAIL [--name NAME] [--password-stdin] [--data DIR] [--database URL]
-       uroportal users disable|enable|unlock EMAIL [--data DIR] [--database URL]`
+       uroportal users disable|enable|unlock|end-sessions EMAIL [--data DIR] [--database URL]`
 
 func usersCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -48,7 +48,7 @@ func usersCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			password = strings.TrimRight(line, "\r\n")
 		}
 		return app.CreateUser(ctx, cfg, role, email, name, password, stdout)
-	case "disable", "enable", "unlock":
+	case "disable", "enable", "unlock", "end-sessions":
 		var email []string
 		if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 			email, rest = rest[:1], rest[1:]

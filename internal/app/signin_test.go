@@ -176,7 +176,7 @@ func TestAPIFailuresLookAlike(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	if res.StatusCode != 400 && res.StatusCode != 415 {
+	if res.StatusCode != 415 {
 		t.Fatalf("form body to the JSON API: %d", res.StatusCode)
 	}
 }

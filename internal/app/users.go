@@ -75,11 +75,13 @@ func AdminUser(ctx context.Context, cfg config.Config, action, email string, out
 		err = a.Auth.SetDisabled(ctx, operator, id, false)
 	case "unlock":
 		err = a.Auth.AdminUnlock(ctx, operator, id)
+	case "end-sessions":
+		err = a.Auth.EndSessionsOf(ctx, operator, id)
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%s: %s\n", map[string]string{"disable": "disabled", "enable": "enabled", "unlock": "unlocked"}[action], email)
+	fmt.Fprintf(out, "%s: %s\n", map[string]string{"disable": "disabled", "enable": "enabled", "unlock": "unlocked", "end-sessions": "signed out everywhere"}[action], email)
 	return nil
 }
 

@@ -22,9 +22,10 @@ const (
 	Forbidden                   // signed in, but not allowed
 	RateLimited                 // too many attempts; wait
 	TooLarge                    // the request body is over the limit
+	Unsupported                 // the request body is in a format this call does not take
 )
 
-var kindNames = [...]string{"internal", "invalid", "not_found", "conflict", "unauthenticated", "forbidden", "rate_limited", "too_large"}
+var kindNames = [...]string{"internal", "invalid", "not_found", "conflict", "unauthenticated", "forbidden", "rate_limited", "too_large", "unsupported_media_type"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {

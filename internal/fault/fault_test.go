@@ -30,7 +30,7 @@ func TestKindAndMessage(t *testing.T) {
 	if !errors.Is(wrapped, inner) || errors.Unwrap(inner).Error() != "sql: no rows" {
 		t.Fatal("unwrap chain broken")
 	}
-	for k := Internal; k <= TooLarge; k++ {
+	for k := Internal; k <= Unsupported; k++ {
 		if k.String() == "" {
 			t.Errorf("kind %d has no name", k)
 		}

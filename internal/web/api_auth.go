@@ -31,7 +31,7 @@ func withCode(err error, code string) error { return codedFault{err: err, code: 
 func readJSON(r *http.Request, v any) error {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "application/json" {
-		return withCode(fault.E(fault.Invalid, "Send the request body as JSON with Content-Type: application/json.", nil), "unsupported_media_type")
+		return fault.E(fault.Unsupported, "Send the request body as JSON with Content-Type: application/json.", nil)
 	}
 	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
 	dec.DisallowUnknownFields()

@@ -150,6 +150,8 @@ func statusOf(k fault.Kind) int {
 		return http.StatusTooManyRequests
 	case fault.TooLarge:
 		return http.StatusRequestEntityTooLarge
+	case fault.Unsupported:
+		return http.StatusUnsupportedMediaType
 	}
 	return http.StatusInternalServerError
 }
@@ -160,6 +162,7 @@ var errorTitles = map[fault.Kind]string{
 	fault.Invalid:         "Please check what you entered",
 	fault.NotFound:        "Page not found",
 	fault.Conflict:        "That could not be done",
+	fault.Unsupported:     "That format is not accepted",
 	fault.Unauthenticated: "Please sign in",
 	fault.Forbidden:       "You cannot open this page",
 	fault.RateLimited:     "Too many tries",
