@@ -443,3 +443,28 @@ func TestDisableEndsSessions(t *testing.T) {
 		t.Fatalf("re-enabled: %v", err)
 	}
 }
+
+func TestChangeEmail(t *testing.T) {
+	db := storetest.MustOpen(t, store.SQLite)
+	ctx := context.Background()
+	e := newEnv(t, db, identity.AuthConfig{})
+	r, _ := e.auth.Login(ctx, "patient@example.org", e.pw["patient"], web)
+	p, _ := e.auth.Authenticate(ctx, r.Token)
+	if err := e.auth.ChangeEmail(ctx, p, "nurse@example.org"); fault.KindOf(err) != fault.Conflict {
+		t.Fatalf("taken email: %v", err)
+	}
+	if err := e.auth.ChangeEmail(ctx, p, "New.Address@Example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.auth.Login(ctx, "new.address@example.org", e.pw["patient"], web); err != nil {
+		t.Fatalf("sign in with the new email: %v", err)
+	}
+	if _, err := e.auth.Login(ctx, "patient@example.org", e.pw["patient"], web); err == nil {
+		t.Fatal("the old email still signs in")
+	}
+	e.clk.Advance(6 * time.Minute)
+	p, _ = e.auth.Authenticate(ctx, r.Token)
+	if err := e.auth.ChangeEmail(ctx, p, "third@example.org"); !errors.Is(err, identity.ErrStepUp) {
+		t.Fatalf("change without recent sign-in: %v", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"image/png"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pquerna/otp"
@@ -21,6 +22,7 @@ import (
 	"uroportal/internal/fault"
 	"uroportal/internal/identity/passwords"
 	"uroportal/internal/session"
+	"uroportal/internal/store"
 )
 
 // RecentAuth is how fresh a proof of identity must be before email,
@@ -428,4 +430,29 @@ func (a *Auth) EndOwnSession(ctx context.Context, p Principal, id string) error 
 		return err
 	}
 	return a.Audit.Record(ctx, nil, audit.Event{Type: "auth.session.end", Outcome: audit.Success, Actor: p.Actor(), Category: "security", Action: "sign-in", Reason: session.EndByUser, ObjectIDs: []string{id}})
+}
+
+// ChangeEmail changes the sign-in email after a fresh proof of identity.
+func (a *Auth) ChangeEmail(ctx context.Context, p Principal, email string) error {
+	if err := a.RequireRecent(p); err != nil {
+		return err
+	}
+	email = NormalizeEmail(email)
+	if len(email) > 254 || !strings.Contains(email, "@") || strings.ContainsAny(email, " \r\n") {
+		return fault.E(fault.Invalid, "Enter an email address like name@example.org.", nil)
+	}
+	ct, err := a.Users.Keys.Encrypt(ctx, fieldOf(p.User.ID, "email"), []byte(email))
+	if err != nil {
+		return err
+	}
+	return a.Users.DB.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE users SET email = $1, email_index = $2 WHERE id = $3`, ct, a.Users.Keys.BlindIndex(indexEmail, email), p.User.ID)
+		if store.IsUniqueViolation(err) {
+			return fault.E(fault.Conflict, "Another account already uses that email address.", nil)
+		}
+		if err != nil {
+			return err
+		}
+		return a.Audit.Record(ctx, tx, audit.Event{Type: "auth.email.changed", Outcome: audit.Success, Actor: p.Actor(), Category: "security", Action: "update"})
+	})
 }

@@ -39,6 +39,8 @@ func (s *Server) account(w http.ResponseWriter, r *http.Request) error {
 		page.Notice = "Your password was changed. Your other sessions were signed out."
 	case "ended":
 		page.Notice = "That session was signed out."
+	case "email":
+		page.Notice = "Your email address was changed. Sign in with the new one from now on."
 	}
 	return s.pages.render(w, r, http.StatusOK, "account", "Your account and security", page)
 }
@@ -274,3 +276,40 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request) error {
 // configuration, never from the request's Host header, which an attacker
 // could set to send a victim's reset link to their own site.
 func (s *Server) baseURL(*http.Request) string { return s.publicURL }
+
+type emailPage struct {
+	Email string
+	Error string
+}
+
+func (s *Server) emailForm(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.signedIn(r)
+	if err != nil {
+		return err
+	}
+	if err := s.auth.RequireRecent(p); err != nil {
+		stepUp(w, r, "/account/email")
+		return nil
+	}
+	return s.pages.render(w, r, http.StatusOK, "email", "Change your email address", emailPage{Email: p.User.Email})
+}
+
+func (s *Server) emailChange(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.signedIn(r)
+	if err != nil {
+		return err
+	}
+	email := r.PostFormValue("email")
+	err = s.auth.ChangeEmail(r.Context(), p, email)
+	switch k := fault.KindOf(err); {
+	case errors.Is(err, identity.ErrStepUp):
+		stepUp(w, r, "/account/email")
+		return nil
+	case err != nil && (k == fault.Invalid || k == fault.Conflict):
+		return s.pages.render(w, r, http.StatusBadRequest, "email", "Change your email address", emailPage{Email: email, Error: fault.Message(err)})
+	case err != nil:
+		return err
+	}
+	http.Redirect(w, r, "/account?notice=email", http.StatusSeeOther)
+	return nil
+}

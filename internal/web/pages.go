@@ -34,6 +34,7 @@ var pageList = []pageDef{
 	{Name: "issue", File: "issue.html"},
 	{Name: "activate", File: "activate.html"},
 	{Name: "passkeys", File: "passkeys.html"},
+	{Name: "email", File: "email.html"},
 }
 
 type pageDef struct {

@@ -132,6 +132,9 @@ var pageSamples = map[string]struct {
 			t.Error("name field unlabelled")
 		}
 	}},
+	"email": {"Change your email address", emailPage{Email: "pat@example.org"}, func(t *testing.T, doc *node) {
+		formOK(t, doc, "/account/email", "email")
+	}},
 	"error": {"Page not found", errorView{Status: 404, Code: "not_found", Title: "Page not found",
 		Message: "We could not find that page.", RequestID: "0123456789abcdef0123456789abcdef"},
 		func(t *testing.T, doc *node) {

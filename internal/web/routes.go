@@ -29,6 +29,8 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /account/recovery-codes", s.handle(s.newCodes))
 	s.mux.Handle("GET /account/password", s.handle(s.passwordForm))
 	s.mux.Handle("POST /account/password", s.handle(s.passwordChange))
+	s.mux.Handle("GET /account/email", s.handle(s.emailForm))
+	s.mux.Handle("POST /account/email", s.handle(s.emailChange))
 	s.mux.Handle("GET /account/confirm", s.handle(s.confirmForm))
 	s.mux.Handle("POST /account/confirm", s.handle(s.confirm))
 	s.mux.Handle("POST /account/sessions/{id}/end", s.handle(s.endSession))
