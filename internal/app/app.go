@@ -118,7 +118,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options,
 	if err != nil {
 		return nil, err
 	}
-	argon := identity.DefaultArgon2
+	argon := identity.Argon2Params{MemoryKiB: uint32(cfg.Argon2MemoryMiB) * 1024, Passes: uint32(cfg.Argon2Passes), Threads: identity.DefaultArgon2.Threads}
 	if opt.Argon2 != nil {
 		argon = *opt.Argon2
 	}

@@ -47,6 +47,11 @@ type Config struct {
 	RequirePatientMFA bool
 	IdleStaff         time.Duration
 	IdlePatient       time.Duration
+	// Argon2MemoryMiB and Argon2Passes set the password-hashing cost. Hashes
+	// keep their own parameters; raising these upgrades each password at
+	// its next sign-in.
+	Argon2MemoryMiB int
+	Argon2Passes    int
 
 	// Outgoing email (no PHI ever). Without SMTPHost mail stays queued.
 	SMTPHost     string
@@ -74,6 +79,8 @@ func Default() Config {
 		BodyLimit:       1 << 20,
 		ShutdownTimeout: 20 * time.Second,
 		IdleStaff:       15 * time.Minute,
+		Argon2MemoryMiB: 64,
+		Argon2Passes:    3,
 		IdlePatient:     30 * time.Minute,
 		SMTPPort:        587,
 	}
@@ -153,6 +160,15 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 				return fmt.Errorf("%s must be a duration like 15m, got %q", name, v)
 			}
 			*dst = d
+		}
+	}
+	for name, dst := range map[string]*int{"UROPORTAL_ARGON2_MEMORY_MIB": &c.Argon2MemoryMiB, "UROPORTAL_ARGON2_PASSES": &c.Argon2Passes} {
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s must be a whole number, got %q", name, v)
+			}
+			*dst = n
 		}
 	}
 	if v := getenv("UROPORTAL_BODY_LIMIT"); v != "" {
@@ -248,6 +264,11 @@ func (c *Config) Validate(set Set) error {
 		if c.BodyLimit < 1024 {
 			errs = append(errs, errors.New("UROPORTAL_BODY_LIMIT must be at least 1024 bytes"))
 		}
+	}
+	// OWASP's floor for argon2id is 19 MiB with 2 passes; the default is
+	// 64 MiB with 3. More than 1 GiB would let one sign-in exhaust memory.
+	if c.Argon2MemoryMiB < 19 || c.Argon2MemoryMiB > 1024 || c.Argon2Passes < 2 || c.Argon2Passes > 16 || c.Argon2MemoryMiB < 46 && c.Argon2Passes < 3 {
+		errs = append(errs, errors.New("UROPORTAL_ARGON2_MEMORY_MIB and UROPORTAL_ARGON2_PASSES must give at least 19 MiB with 2 passes or 46 MiB with 3 (the default is 64 MiB, 3 passes), and at most 1024 MiB and 16 passes"))
 	}
 	if (set&FlagDemo != 0 || c.Demo) && (c.DemoPatients < 2 || c.DemoPatients > 1_000_000) {
 		errs = append(errs, fmt.Errorf("--patients %d: use a number from 2 to 1000000", c.DemoPatients))
