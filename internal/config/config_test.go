@@ -48,7 +48,7 @@ func TestValidate(t *testing.T) {
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, "log-level"},
 		{"patients", func(c *Config) { c.Demo = true; c.DemoPatients = 1 }, "--patients"},
 		{"weak argon2", func(c *Config) { c.Argon2MemoryMiB = 8 }, "ARGON2"},
-		{"weak argon2 passes", func(c *Config) { c.Argon2MemoryMiB, c.Argon2Passes = 32, 2 }, "ARGON2"},
+		{"weak argon2 passes", func(c *Config) { c.Argon2MemoryMiB, c.Argon2Passes = 64, 1 }, "ARGON2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
