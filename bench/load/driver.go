@@ -1,20 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"math"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -26,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"uroportal/internal/web"
+	"uroportal/bench/internal/harness"
 )
 
 // loadOptions shape the traffic of one variant's run.
@@ -122,7 +115,7 @@ func driverMain(args []string, stdout, stderr io.Writer) error {
 		runDir := *dir
 		if *fresh {
 			runDir = filepath.Join(tmp, fmt.Sprintf("%s-%d", v, r+1))
-			if err := copyDir(*dir, runDir); err != nil {
+			if err := harness.CopyDir(*dir, runDir); err != nil {
 				return fmt.Errorf("copy the prepared data: %w", err)
 			}
 		}
@@ -141,48 +134,20 @@ func driverMain(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout)
 	printTable(stdout, vs, all)
-	if len(wrong) > 0 {
-		return fmt.Errorf("WRONG RESPONSES, the figures above are not valid:\n  %s", strings.Join(wrong, "\n  "))
-	}
-	return nil
+	return harness.WrongResponses(wrong)
 }
 
 // runVariant starts a server process for variant, drives load at it, reads
 // its peak memory and stops it.
 func runVariant(ctx context.Context, exe, dir, variant, endpointFile string, serverArgs []string, o loadOptions, stderr io.Writer) (stats, error) {
 	args := append([]string{"server", "-data", dir, "-variant", variant, "-addr", "127.0.0.1:0", "-token-file", endpointFile}, serverArgs...)
-	if err := os.Remove(endpointFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return stats{}, err
-	}
-	cmd := exec.Command(exe, args...)
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	if err := cmd.Start(); err != nil {
-		return stats{}, err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	stopServer := func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			return err
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-			return errors.New("the server did not stop within 30s of SIGTERM and was killed")
-		}
-	}
-	defer stopServer()
-
-	ep, err := waitEndpoint(ctx, endpointFile, exited, &stopped)
+	var ep endpoint
+	srv, err := harness.StartChild(ctx, exe, args, endpointFile, &ep, stderr)
 	if err != nil {
 		return stats{}, err
 	}
+	defer srv.Stop()
+
 	client, err := newClient(dir, o.Concurrency)
 	if err != nil {
 		return stats{}, err
@@ -192,72 +157,30 @@ func runVariant(ctx context.Context, exe, dir, variant, endpointFile string, ser
 
 	var cpu0 atomic.Int64
 	cpu0.Store(-1)
-	s, err := drive(ctx, client, url, ep.Token, ep.BenchResults, o, func() { cpu0.Store(int64(cpuTime(cmd.Process.Pid))) })
+	s, err := drive(ctx, client, url, ep.Token, ep.BenchResults, o, func() { cpu0.Store(int64(srv.CPUTime())) })
 	if err != nil {
 		return s, err
 	}
 	s.Variant = variant
 	s.CPUPerReq = -1
-	if c0, c1 := time.Duration(cpu0.Load()), cpuTime(cmd.Process.Pid); c0 >= 0 && c1 >= 0 && s.Requests > 0 {
+	if c0, c1 := time.Duration(cpu0.Load()), srv.CPUTime(); c0 >= 0 && c1 >= 0 && s.Requests > 0 {
 		s.CPUPerReq = float64(c1-c0) / float64(time.Millisecond) / float64(s.Requests)
 	}
-	s.PeakRSS = peakRSS(cmd.Process.Pid)
-	if err := stopServer(); err != nil {
+	s.PeakRSS = srv.PeakRSS()
+	if err := srv.Stop(); err != nil {
 		return s, fmt.Errorf("server: %w", err)
 	}
 	return s, nil
 }
 
-// waitEndpoint waits for the server to write its endpoint file.
-func waitEndpoint(ctx context.Context, path string, exited <-chan error, stopped *bool) (endpoint, error) {
-	var ep endpoint
-	deadline := time.After(2 * time.Minute)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		b, err := os.ReadFile(path)
-		if err == nil {
-			return ep, json.Unmarshal(b, &ep)
-		}
-		select {
-		case err := <-exited:
-			*stopped = true
-			return ep, fmt.Errorf("the server exited before it was ready: %v", err)
-		case <-deadline:
-			return ep, errors.New("the server was not ready after 2 minutes")
-		case <-ctx.Done():
-			return ep, ctx.Err()
-		case <-tick.C:
-		}
-	}
-}
-
 // newClient is an HTTP/1.1 client with one keep-alive connection per worker
 // that trusts only the server's self-signed certificate in dir.
 func newClient(dir string, conns int) (*http.Client, error) {
-	pem, err := os.ReadFile(filepath.Join(dir, web.SelfSignedCertFile))
+	roots, err := harness.CertPool(dir)
 	if err != nil {
-		return nil, fmt.Errorf("the server's certificate: %w", err)
+		return nil, err
 	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("no certificate in %s", web.SelfSignedCertFile)
-	}
-	var protos http.Protocols
-	protos.SetHTTP1(true)
-	return &http.Client{
-		Transport: &http.Transport{
-			TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-			Protocols:           &protos,
-			MaxConnsPerHost:     conns,
-			MaxIdleConnsPerHost: conns,
-			DisableCompression:  true,
-		},
-		Timeout: 30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}, nil
+	return harness.Client(harness.Transport(roots, conns)), nil
 }
 
 // drive sends requests from o.Concurrency workers for o.Warmup, then
@@ -352,99 +275,24 @@ func fetch(ctx context.Context, client *http.Client, url, token string, wantRows
 	if resp.StatusCode != http.StatusOK {
 		return resp.Proto, fmt.Errorf("status %d", resp.StatusCode)
 	}
-	if n := countRows(body); n != wantRows {
+	if n := harness.CountRows(body); n != wantRows {
 		return resp.Proto, fmt.Errorf("%d result rows, want %d", n, wantRows)
 	}
 	return resp.Proto, nil
 }
 
-// countRows counts the rows of the results table's body, -1 if there is no
-// table body.
-func countRows(page []byte) int {
-	i := bytes.Index(page, []byte("<tbody>"))
-	j := bytes.Index(page, []byte("</tbody>"))
-	if i < 0 || j < i {
-		return -1
-	}
-	return bytes.Count(page[i:j], []byte("<tr"))
-}
-
-// percentile is the nearest-rank p-th percentile (0 < p ≤ 100) of sorted.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	k := int(math.Ceil(p / 100 * float64(len(sorted))))
-	return sorted[min(max(k, 1), len(sorted))-1]
-}
-
-// peakRSS is the VmHWM of a process in KiB (Linux), -1 if unknown.
-func peakRSS(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				return -1
-			}
-			return n
-		}
-	}
-	return -1
-}
-
-// cpuTime is the user+system CPU time a process has used (Linux), -1 if
-// unknown. It assumes the usual 100 clock ticks per second.
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return -1
-	}
-	// Fields after the parenthesised command name; utime and stime are the
-	// 14th and 15th fields of the whole line.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return -1
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return -1
-	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	s, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return -1
-	}
-	return time.Duration(u+s) * (time.Second / 100)
-}
-
-func ms(d time.Duration) string {
-	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64) + " ms"
-}
-
-func mib(kib int64) string {
-	if kib < 0 {
-		return "n/a"
-	}
-	return strconv.FormatFloat(float64(kib)/1024, 'f', 1, 64) + " MiB"
-}
+// ms formats a latency with two decimals.
+func ms(d time.Duration) string { return harness.MS(d, 2) }
 
 func printStats(w io.Writer, s stats) {
 	l := s.Latencies
 	fmt.Fprintf(w, "%-9s %s  %6d requests in %.1fs = %.1f req/s  p50 %s  p90 %s  p99 %s  max %s  errors %d  server CPU/request %s  server peak RSS %s\n",
-		s.Variant, s.Proto, s.Requests, s.Elapsed.Seconds(), s.rps(), ms(percentile(l, 50)), ms(percentile(l, 90)), ms(percentile(l, 99)),
-		ms(percentile(l, 100)), s.Errors, cpuMS(s.CPUPerReq), mib(s.PeakRSS))
+		s.Variant, s.Proto, s.Requests, s.Elapsed.Seconds(), s.rps(), ms(harness.Percentile(l, 50)), ms(harness.Percentile(l, 90)), ms(harness.Percentile(l, 99)),
+		ms(harness.Percentile(l, 100)), s.Errors, cpuMS(s.CPUPerReq), harness.MiB(s.PeakRSS))
 }
 
-func cpuMS(v float64) string {
-	if v < 0 {
-		return "n/a"
-	}
-	return strconv.FormatFloat(v, 'f', 2, 64) + " ms"
-}
+// cpuMS formats CPU milliseconds with two decimals, n/a if unknown.
+func cpuMS(v float64) string { return harness.MSOrNA(v, 2) }
 
 // summary is a variant's figures over its rounds: the median of each, and
 // the highest peak memory.
@@ -461,7 +309,7 @@ func summarize(rounds []stats) summary {
 	peak := int64(-1)
 	for _, s := range rounds {
 		rps, cpu = append(rps, s.rps()), append(cpu, s.CPUPerReq)
-		p50, p99 = append(p50, percentile(s.Latencies, 50)), append(p99, percentile(s.Latencies, 99))
+		p50, p99 = append(p50, harness.Percentile(s.Latencies, 50)), append(p99, harness.Percentile(s.Latencies, 99))
 		peak = max(peak, s.PeakRSS)
 	}
 	return summary{RPS: median(rps), CPU: median(cpu), P50: median(p50), P99: median(p99), PeakRSS: peak, Rounds: len(rounds)}
@@ -490,7 +338,7 @@ func printTable(w io.Writer, variants []string, all map[string][]stats) {
 	for _, v := range variants {
 		s := summarize(all[v])
 		by[v] = s
-		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s |\n", v, s.RPS, ms(s.P50), ms(s.P99), cpuMS(s.CPU), mib(s.PeakRSS))
+		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s |\n", v, s.RPS, ms(s.P50), ms(s.P99), cpuMS(s.CPU), harness.MiB(s.PeakRSS))
 	}
 	e, okE := by["encrypted"]
 	p, okP := by["plain"]

@@ -13,26 +13,13 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"os"
+
+	"uroportal/bench/internal/harness"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "load:", err)
-		os.Exit(1)
-	}
-}
+var command = harness.Command{Name: "load", Driver: driverMain, Server: serverMain}
 
-func run(args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "server":
-			return serverMain(args[1:], stderr)
-		case "run":
-			args = args[1:]
-		}
-	}
-	return driverMain(args, stdout, stderr)
-}
+func main() { command.Main() }
+
+func run(args []string, stdout, stderr io.Writer) error { return command.Run(args, stdout, stderr) }

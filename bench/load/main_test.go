@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"context"
 	"net/http/httptest"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
+	"uroportal/bench/internal/harness"
 	"uroportal/internal/access"
 	"uroportal/internal/app"
 	"uroportal/internal/fault"
@@ -18,62 +17,7 @@ import (
 
 // TestMain lets the end-to-end test re-execute this test binary as the
 // benchmark's server process, as `load run` re-executes `load`.
-func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "server" {
-		if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-			os.Stderr.WriteString("load: " + err.Error() + "\n")
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
-
-func TestPercentile(t *testing.T) {
-	ms := func(n ...int) []time.Duration {
-		var d []time.Duration
-		for _, x := range n {
-			d = append(d, time.Duration(x)*time.Millisecond)
-		}
-		return d
-	}
-	hundred := make([]int, 100)
-	for i := range hundred {
-		hundred[i] = i + 1
-	}
-	for _, c := range []struct {
-		name   string
-		sorted []time.Duration
-		p      float64
-		want   time.Duration
-	}{
-		{"empty", nil, 50, 0},
-		{"one", ms(7), 99, 7 * time.Millisecond},
-		{"median of four is the second", ms(1, 2, 3, 4), 50, 2 * time.Millisecond},
-		{"p99 of 100", ms(hundred...), 99, 99 * time.Millisecond},
-		{"p100 is the max", ms(hundred...), 100, 100 * time.Millisecond},
-		{"tiny p is the min", ms(hundred...), 0.001, 1 * time.Millisecond},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			if got := percentile(c.sorted, c.p); got != c.want {
-				t.Errorf("percentile(%v, %v) = %v, want %v", c.sorted, c.p, got, c.want)
-			}
-		})
-	}
-}
-
-func TestCountRows(t *testing.T) {
-	page := `<table><thead><tr><th>Date</th></tr></thead><tbody>
-<tr class="flagged"><td>a</td></tr>
-<tr><td>b</td></tr>
-</tbody></table>`
-	if n := countRows([]byte(page)); n != 2 {
-		t.Errorf("countRows = %d, want 2 (body rows only)", n)
-	}
-	if n := countRows([]byte("<p>There are no lab results yet.</p>")); n != -1 {
-		t.Errorf("countRows without a table = %d, want -1", n)
-	}
-}
+func TestMain(m *testing.M) { command.TestMain(m) }
 
 func TestBearer(t *testing.T) {
 	actor := access.Actor{UserID: "u1", Role: access.Clinician}
@@ -125,7 +69,7 @@ func TestEndToEnd(t *testing.T) {
 	read := func(opt app.Options) []string {
 		t.Helper()
 		opt.Argon2 = cheap
-		a, err := app.Open(ctx, benchConfig(dir, ds.Patients, ds.Seed), discardLogger(), opt)
+		a, err := app.Open(ctx, harness.Config(dir, ds.Patients, ds.Seed), harness.DiscardLogger(), opt)
 		if err != nil {
 			t.Fatal(err)
 		}

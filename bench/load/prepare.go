@@ -3,22 +3,17 @@ package main
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/google/uuid"
 
+	"uroportal/bench/internal/harness"
 	"uroportal/internal/access"
 	"uroportal/internal/app"
 	"uroportal/internal/clinical"
-	"uroportal/internal/config"
 	"uroportal/internal/demo"
 	"uroportal/internal/identity"
 	"uroportal/internal/store"
@@ -45,30 +40,11 @@ type dataset struct {
 	CopySeconds    float64 `json:"copy_seconds"`
 }
 
-// benchConfig is the configuration both processes open the data directory
-// with: the defaults, SQLite in dir, no admin listener.
-func benchConfig(dir string, patients int, seed uint64) config.Config {
-	cfg := config.Default()
-	cfg.DataDir = dir
-	cfg.DemoPatients = patients
-	cfg.DemoSeed = seed
-	cfg.AdminAddr = ""
-	return cfg
-}
-
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
 // readDataset reads the marker of a prepared directory.
 func readDataset(dir string) (dataset, error) {
 	var ds dataset
-	b, err := os.ReadFile(filepath.Join(dir, markerFile))
-	if err != nil {
-		return ds, err
-	}
-	if err := json.Unmarshal(b, &ds); err != nil {
-		return ds, fmt.Errorf("bench: %s: %w", filepath.Join(dir, markerFile), err)
-	}
-	return ds, nil
+	err := harness.ReadJSON(filepath.Join(dir, markerFile), &ds)
+	return ds, err
 }
 
 // prepOptions say what data to prepare where.
@@ -86,25 +62,19 @@ type prepOptions struct {
 // and the unencrypted copy of every patient's results.
 func prepare(ctx context.Context, o prepOptions, stderr io.Writer) (dataset, error) {
 	dir, patients, seed := o.Dir, o.Patients, o.Seed
-	ds, err := readDataset(dir)
-	switch {
-	case err == nil:
+	var ds dataset
+	ok, err := harness.Prepared(dir, markerFile, &ds)
+	if err != nil {
+		return ds, err
+	}
+	if ok {
 		if ds.Patients != patients || ds.Seed != seed {
 			return ds, fmt.Errorf("bench: %s holds %d patients with seed %d, not %d with seed %d; choose another -data", dir, ds.Patients, ds.Seed, patients, seed)
 		}
 		return ds, nil
-	case !errors.Is(err, fs.ErrNotExist):
-		return ds, err
-	}
-	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
-		return ds, fmt.Errorf("bench: %s exists but has no %s (an interrupted preparation?); remove it or choose another -data", dir, markerFile)
 	}
 
-	cfg := benchConfig(dir, patients, seed)
-	if err := cfg.Validate(config.FlagData | config.FlagDemo); err != nil {
-		return ds, err
-	}
-	a, err := app.Open(ctx, cfg, discardLogger(), app.Options{Argon2: o.Argon2})
+	a, err := harness.OpenToPrepare(ctx, dir, patients, seed, app.Options{Argon2: o.Argon2})
 	if err != nil {
 		return ds, err
 	}
@@ -138,11 +108,7 @@ func prepare(ctx context.Context, o prepOptions, stderr io.Writer) (dataset, err
 	ds.CopySeconds = time.Since(start).Seconds()
 	ds.PreparedAt = time.Now().UTC().Format(time.RFC3339)
 
-	b, err := json.MarshalIndent(ds, "", "  ")
-	if err != nil {
-		return ds, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, markerFile), append(b, '\n'), 0o600); err != nil {
+	if err := harness.WriteJSONIndent(filepath.Join(dir, markerFile), ds); err != nil {
 		return ds, err
 	}
 	fmt.Fprintf(stderr, "bench: data ready: demo data and bench patient %.1fs, plain copy of %d results %.1fs\n", ds.DemoSeconds, ds.PlainRows, ds.CopySeconds)
@@ -192,21 +158,8 @@ func copyPlain(ctx context.Context, a *app.App, actor access.Actor, stderr io.Wr
 	if _, err := a.DB.ExecContext(ctx, plainSchema); err != nil {
 		return 0, fmt.Errorf("bench: create %s: %w", plainTable, err)
 	}
-	var ids []string
-	rows, err := a.DB.QueryContext(ctx, `SELECT id FROM patients ORDER BY id`)
+	ids, err := harness.PatientIDs(ctx, a.DB)
 	if err != nil {
-		return 0, err
-	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return 0, err
 	}
 
@@ -229,47 +182,4 @@ func copyPlain(ctx context.Context, a *app.App, actor access.Actor, stderr io.Wr
 		bar(int64(min(start+batch, len(ids))))
 	}
 	return n, nil
-}
-
-// copyDir copies the regular files of a prepared data directory (a closed
-// SQLite database, its key file, certificate and markers) to a new
-// directory.
-func copyDir(from, to string) error {
-	if err := os.Mkdir(to, 0o700); err != nil {
-		return err
-	}
-	entries, err := os.ReadDir(from)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		if err := copyFile(filepath.Join(from, e.Name()), filepath.Join(to, e.Name())); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func copyFile(from, to string) error {
-	src, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	fi, err := src.Stat()
-	if err != nil {
-		return err
-	}
-	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		dst.Close()
-		return err
-	}
-	return dst.Close()
 }

@@ -5,23 +5,20 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
 
+	"uroportal/bench/internal/harness"
 	"uroportal/internal/access"
 	"uroportal/internal/app"
-	"uroportal/internal/config"
 	"uroportal/internal/fault"
-	"uroportal/internal/logs"
 	"uroportal/internal/web"
 )
 
@@ -40,21 +37,20 @@ type endpoint struct {
 func serverMain(args []string, stderr io.Writer) error {
 	fl := flag.NewFlagSet("load server", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	dir := fl.String("data", "", "prepared data directory (required)")
+	srv := harness.Server{Name: "load server", Stderr: stderr}
+	srv.Flags(fl)
 	variant := fl.String("variant", "encrypted", "encrypted or plain")
-	addr := fl.String("addr", "127.0.0.1:0", "HTTPS address (loopback)")
-	tokenFile := fl.String("token-file", "", "where to write the address, token and patient ID once listening (required)")
-	logLevel := fl.String("log-level", "warn", "server log level: debug, info, warn or error")
+	fl.StringVar(&srv.EndpointFile, "token-file", "", "where to write the address, token and patient ID once listening (required)")
 	cpuProfile := fl.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
-	if *dir == "" || *tokenFile == "" {
+	if srv.Data == "" || srv.EndpointFile == "" {
 		return errors.New("load server: -data and -token-file are required")
 	}
-	ds, err := readDataset(*dir)
+	ds, err := readDataset(srv.Data)
 	if err != nil {
-		return fmt.Errorf("load server: %s is not a prepared data directory (run `load run` first): %w", *dir, err)
+		return fmt.Errorf("load server: %s is not a prepared data directory (run `load run` first): %w", srv.Data, err)
 	}
 	var opts app.Options
 	switch *variant {
@@ -64,17 +60,8 @@ func serverMain(args []string, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("load server: -variant %q: use encrypted or plain", *variant)
 	}
-	cfg := benchConfig(*dir, ds.Patients, ds.Seed)
-	cfg.Addr, cfg.LogLevel = *addr, *logLevel
-	if err := cfg.Validate(0); err != nil { // FlagServe would insist on an admin address
+	if err := srv.Configure(ds.Patients, ds.Seed); err != nil {
 		return err
-	}
-	if !config.IsLoopback(cfg.Addr) {
-		return fmt.Errorf("load server: -addr %s is not a loopback address", cfg.Addr)
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("load server: -log-level: %w", err)
 	}
 
 	if *cpuProfile != "" {
@@ -94,29 +81,11 @@ func serverMain(args []string, stderr io.Writer) error {
 		return err
 	}
 	actor := access.Actor{UserID: ds.ClinicianID, Role: access.Clinician}
-	ready := make(chan error, 1)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	err = app.Serve(ctx, cfg, logs.New(stderr, level), app.ServeOptions{
-		Options:      opts,
-		Authenticate: bearer(token, actor),
-		Stderr:       stderr,
-		Ready: func(b web.Bound) {
-			err := writeJSON(*tokenFile, endpoint{Addr: b.Addr, Token: token, BenchPatientID: ds.BenchPatientID, BenchResults: ds.BenchResults, PID: os.Getpid()})
-			if err != nil {
-				fmt.Fprintf(stderr, "load server: %v\n", err)
-				stop() // the server exits, and the driver reports that it never became ready
-			}
-			ready <- err
-		},
+	return srv.Serve(ctx, stop, app.ServeOptions{Options: opts, Authenticate: bearer(token, actor)}, func(b web.Bound) any {
+		return endpoint{Addr: b.Addr, Token: token, BenchPatientID: ds.BenchPatientID, BenchResults: ds.BenchResults, PID: os.Getpid()}
 	})
-	if err == nil {
-		select {
-		case err = <-ready:
-		default:
-		}
-	}
-	return err
 }
 
 // bearer authenticates "Authorization: Bearer <token>" as actor and refuses
@@ -139,18 +108,4 @@ func newToken() (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(b[:]), nil
-}
-
-// writeJSON writes v to path (mode 0600) by rename, so a reader never sees
-// half a file.
-func writeJSON(path string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -3,19 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"time"
 
-	"uroportal/internal/web"
+	"uroportal/bench/internal/harness"
 )
 
 // clients makes HTTPS clients that trust only the server's self-signed
@@ -30,13 +26,9 @@ type clients struct {
 }
 
 func newClients(dataDir, addr string) (*clients, error) {
-	pem, err := os.ReadFile(filepath.Join(dataDir, web.SelfSignedCertFile))
+	roots, err := harness.CertPool(dataDir)
 	if err != nil {
-		return nil, fmt.Errorf("the server's certificate: %w", err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("no certificate in %s", web.SelfSignedCertFile)
+		return nil, err
 	}
 	return &clients{roots: roots, base: "https://" + addr}, nil
 }
@@ -53,25 +45,11 @@ func sourceAddr(b, n int) netip.Addr {
 // most conns connections.
 func (c *clients) client(src netip.Addr, conns int) *http.Client {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}, Timeout: 10 * time.Second}
-	var protos http.Protocols
-	protos.SetHTTP1(true)
-	t := &http.Transport{
-		DialContext:         d.DialContext,
-		TLSClientConfig:     &tls.Config{RootCAs: c.roots, MinVersion: tls.VersionTLS12},
-		Protocols:           &protos,
-		MaxConnsPerHost:     conns,
-		MaxIdleConnsPerHost: conns,
-		DisableCompression:  true,
-		TLSHandshakeTimeout: 10 * time.Second,
-	}
+	t := harness.Transport(c.roots, conns)
+	t.DialContext = d.DialContext
+	t.TLSHandshakeTimeout = 10 * time.Second
 	c.made = append(c.made, t)
-	return &http.Client{
-		Transport: t,
-		Timeout:   30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
+	return harness.Client(t)
 }
 
 // close drops every idle connection.

@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -21,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"uroportal/bench/internal/harness"
 	"uroportal/internal/identity"
 )
 
@@ -86,10 +84,7 @@ func driverMain(args []string, stdout, stderr io.Writer) error {
 		}
 		wrong = append(wrong, w...)
 	}
-	if len(wrong) > 0 {
-		return fmt.Errorf("WRONG RESPONSES, the figures above are not valid:\n  %s", strings.Join(wrong, "\n  "))
-	}
-	return nil
+	return harness.WrongResponses(wrong)
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -162,13 +157,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
-// server is a running `signin server` child process.
+// server is a running `signin server` child process on its own copy of the
+// data; stop, unlike Child.Stop, also removes the copy.
 type server struct {
-	cmd     *exec.Cmd
-	exited  chan error
-	stopped bool
-	ep      endpoint
-	dir     string
+	*harness.Child
+	ep  endpoint
+	dir string
 }
 
 // startServer copies the prepared data to a fresh directory under tmp and
@@ -176,13 +170,10 @@ type server struct {
 // database.
 func startServer(ctx context.Context, exe, tmp, name string, o options, stderr io.Writer) (*server, error) {
 	dir := filepath.Join(tmp, name)
-	if err := copyDir(o.Dir, dir); err != nil {
+	if err := harness.CopyDir(o.Dir, dir); err != nil {
 		return nil, fmt.Errorf("copy the prepared data: %w", err)
 	}
 	epFile := filepath.Join(tmp, name+".json")
-	if err := os.Remove(epFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
 	args := []string{"server", "-data", dir, "-addr", "127.0.0.1:0", "-endpoint-file", epFile, "-log-level", o.LogLevel}
 	if o.ProfDir != "" {
 		if err := os.MkdirAll(o.ProfDir, 0o755); err != nil {
@@ -190,61 +181,22 @@ func startServer(ctx context.Context, exe, tmp, name string, o options, stderr i
 		}
 		args = append(args, "-profile", filepath.Join(o.ProfDir, name))
 	}
-	cmd := exec.Command(exe, args...)
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	if err := cmd.Start(); err != nil {
+	s := &server{dir: dir}
+	c, err := harness.StartChild(ctx, exe, args, epFile, &s.ep, stderr)
+	if err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
-	s := &server{cmd: cmd, exited: make(chan error, 1), dir: dir}
-	go func() { s.exited <- cmd.Wait() }()
-	deadline := time.After(2 * time.Minute)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		b, err := os.ReadFile(epFile)
-		if err == nil {
-			if err := json.Unmarshal(b, &s.ep); err != nil {
-				s.stop()
-				return nil, err
-			}
-			return s, nil
-		}
-		select {
-		case err := <-s.exited:
-			s.stopped = true
-			return nil, fmt.Errorf("the server exited before it was ready: %v", err)
-		case <-deadline:
-			s.stop()
-			return nil, errors.New("the server was not ready after 2 minutes")
-		case <-ctx.Done():
-			s.stop()
-			return nil, ctx.Err()
-		case <-tick.C:
-		}
-	}
+	s.Child = c
+	return s, nil
 }
 
 // stop ends the server with SIGTERM (SIGKILL after 30 s) and removes its
 // data copy.
 func (s *server) stop() error {
-	if s.stopped {
-		return nil
-	}
-	s.stopped = true
 	defer os.RemoveAll(s.dir)
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-s.exited:
-		return err
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exited
-		return errors.New("the server did not stop within 30s of SIGTERM and was killed")
-	}
+	return s.Stop()
 }
-
-func (s *server) cpu() time.Duration { return cpuTime(s.cmd.Process.Pid) }
-func (s *server) peakRSS() int64     { return peakRSS(s.cmd.Process.Pid) }
 
 // profile starts (true) or ends (false) a profiled window when profiling.
 func (s *server) profile(o options, on bool) {
@@ -255,7 +207,7 @@ func (s *server) profile(o options, on bool) {
 	if on {
 		sig = syscall.SIGUSR1
 	}
-	s.cmd.Process.Signal(sig)
+	s.Signal(sig)
 }
 
 // signinPhase measures sign-ins per second at each concurrency level, on
@@ -315,13 +267,13 @@ func signinPhase(ctx context.Context, exe, tmp string, o options, accounts []ben
 			wrong = append(wrong, fmt.Sprintf("sign-in, %d clients: %d failed, %v; first: %s", c, s.Errors, s.Statuses, s.FirstErr))
 		}
 	}
-	fmt.Fprintf(stdout, "\nserver peak RSS %s\n\n", mib(srv.peakRSS()))
+	fmt.Fprintf(stdout, "\nserver peak RSS %s\n\n", harness.MiB(srv.PeakRSS()))
 	fmt.Fprintln(stdout, "| clients | sign-ins/s | login+MFA p50 | p99 | login p50 | MFA p50 | sign-out p50 | server CPU/sign-in | CPUs busy: server / driver / others | errors |")
 	fmt.Fprintln(stdout, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, s := range all {
 		fmt.Fprintf(stdout, "| %d | %.1f | %s | %s | %s | %s | %s | %s | %s | %d |\n", s.Concurrency, s.rate(),
-			ms(percentile(s.Total, 50)), ms(percentile(s.Total, 99)), ms(percentile(s.Login, 50)), ms(percentile(s.MFA, 50)),
-			ms(percentile(s.Logout, 50)), cpuMS(s.CPUPerOp), cpus(s.CPU.Server)+" / "+cpus(s.CPU.Driver)+" / "+cpus(s.CPU.Others), s.Errors)
+			ms(harness.Percentile(s.Total, 50)), ms(harness.Percentile(s.Total, 99)), ms(harness.Percentile(s.Login, 50)), ms(harness.Percentile(s.MFA, 50)),
+			ms(harness.Percentile(s.Logout, 50)), cpuMS(s.CPUPerOp), cpus(s.CPU.Server)+" / "+cpus(s.CPU.Driver)+" / "+cpus(s.CPU.Others), s.Errors)
 	}
 	// Close the connections first: the server's graceful shutdown waits up
 	// to 5 s for a connection that never sent a request (the transport
@@ -335,8 +287,8 @@ func signinPhase(ctx context.Context, exe, tmp string, o options, accounts []ben
 
 func printSignin(w io.Writer, s signinStats) {
 	fmt.Fprintf(w, "%2d clients: %5d sign-ins in %.1fs = %.1f/s  login+MFA p50 %s p90 %s p99 %s max %s  (login p50 %s, MFA p50 %s, sign-out p50 %s)  server CPU/sign-in %s; CPUs busy: server %s, driver %s, other processes %s; waited for accounts %s; errors %d; load average %s\n",
-		s.Concurrency, s.SignIns, s.Elapsed.Seconds(), s.rate(), ms(percentile(s.Total, 50)), ms(percentile(s.Total, 90)), ms(percentile(s.Total, 99)),
-		ms(percentile(s.Total, 100)), ms(percentile(s.Login, 50)), ms(percentile(s.MFA, 50)), ms(percentile(s.Logout, 50)),
+		s.Concurrency, s.SignIns, s.Elapsed.Seconds(), s.rate(), ms(harness.Percentile(s.Total, 50)), ms(harness.Percentile(s.Total, 90)), ms(harness.Percentile(s.Total, 99)),
+		ms(harness.Percentile(s.Total, 100)), ms(harness.Percentile(s.Login, 50)), ms(harness.Percentile(s.MFA, 50)), ms(harness.Percentile(s.Logout, 50)),
 		cpuMS(s.CPUPerOp), cpus(s.CPU.Server), cpus(s.CPU.Driver), cpus(s.CPU.Others), s.Waited.Round(time.Millisecond), s.Errors, loadavg())
 }
 
@@ -448,7 +400,7 @@ func floodPhase(ctx context.Context, exe, tmp string, o options, accounts []benc
 			return nil, err
 		}
 	}
-	fmt.Fprintf(stdout, "\nserver peak RSS %s\n\n", mib(srv.peakRSS()))
+	fmt.Fprintf(stdout, "\nserver peak RSS %s\n\n", harness.MiB(srv.PeakRSS()))
 	printPageTable(stdout, windows)
 	for _, w := range windows {
 		if w.Flood != nil {
@@ -476,7 +428,7 @@ func printPages(w io.Writer, s pageStats) {
 	for _, k := range pageKinds {
 		l := s.Latencies[k]
 		fmt.Fprintf(w, "%-16s %-27s %5d requests  p50 %s  p90 %s  p99 %s  max %s\n", s.Window, k, len(l),
-			ms(percentile(l, 50)), ms(percentile(l, 90)), ms(percentile(l, 99)), ms(percentile(l, 100)))
+			ms(harness.Percentile(l, 50)), ms(harness.Percentile(l, 90)), ms(harness.Percentile(l, 99)), ms(harness.Percentile(l, 100)))
 	}
 	fmt.Fprintf(w, "%-16s errors %d; CPUs busy: server %s, driver %s, other processes %s; load average %s\n", s.Window, s.Errors,
 		cpus(s.CPU.Server), cpus(s.CPU.Driver), cpus(s.CPU.Others), loadavg())
@@ -506,7 +458,7 @@ func printPageTable(w io.Writer, windows []pageStats) {
 		for _, k := range pageKinds {
 			l := s.Latencies[k]
 			fmt.Fprintf(w, "| %s | `%s` | %d | %s | %s | %s | %s | %d | %s |\n", s.Window, k, len(l),
-				ms(percentile(l, 50)), ms(percentile(l, 90)), ms(percentile(l, 99)), ms(percentile(l, 100)), s.Errors, cpus(s.CPU.Server)+" / "+cpus(s.CPU.Driver)+" / "+cpus(s.CPU.Others))
+				ms(harness.Percentile(l, 50)), ms(harness.Percentile(l, 90)), ms(harness.Percentile(l, 99)), ms(harness.Percentile(l, 100)), s.Errors, cpus(s.CPU.Server)+" / "+cpus(s.CPU.Driver)+" / "+cpus(s.CPU.Others))
 		}
 	}
 }
@@ -523,9 +475,9 @@ func printFloodTable(w io.Writer, f *floodStats, o options) {
 	slices.Sort(codes)
 	for _, c := range codes {
 		l := f.ByStatus[c]
-		fmt.Fprintf(w, "| %d %s | %d | %s | %s | %s |\n", c, http.StatusText(c), len(l), ms(percentile(l, 50)), ms(percentile(l, 99)), ms(percentile(l, 100)))
+		fmt.Fprintf(w, "| %d %s | %d | %s | %s | %s |\n", c, http.StatusText(c), len(l), ms(harness.Percentile(l, 50)), ms(harness.Percentile(l, 99)), ms(harness.Percentile(l, 100)))
 	}
-	fmt.Fprintf(w, "| all, from when due (driver queue included) | %d | %s | %s | %s |\n", len(f.Due), ms(percentile(f.Due, 50)), ms(percentile(f.Due, 99)), ms(percentile(f.Due, 100)))
+	fmt.Fprintf(w, "| all, from when due (driver queue included) | %d | %s | %s | %s |\n", len(f.Due), ms(harness.Percentile(f.Due, 50)), ms(harness.Percentile(f.Due, 99)), ms(harness.Percentile(f.Due, 100)))
 	fmt.Fprintf(w, "\nRetry-After of the 429s: %s.\n", retryAfters(f.RetryAfter))
 }
 

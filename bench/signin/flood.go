@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"uroportal/bench/internal/harness"
 )
 
 // pageUser is a signed-in page client: its own session, source address and
@@ -50,7 +52,7 @@ func fetchPage(ctx context.Context, base string, u *pageUser, kind string) error
 			return fmt.Errorf("%s: not %s's record: %s", kind, u.Name, short(r.Body))
 		}
 	case pageResults:
-		n := countRows(r.Body)
+		n := harness.CountRows(r.Body)
 		if u.Rows == 0 {
 			u.Rows = n
 		}
@@ -59,17 +61,6 @@ func fetchPage(ctx context.Context, base string, u *pageUser, kind string) error
 		}
 	}
 	return nil
-}
-
-// countRows counts the rows of the results table's body, -1 if there is no
-// table body.
-func countRows(page []byte) int {
-	i := bytes.Index(page, []byte("<tbody>"))
-	j := bytes.Index(page, []byte("</tbody>"))
-	if i < 0 || j < i {
-		return -1
-	}
-	return bytes.Count(page[i:j], []byte("<tr"))
 }
 
 // pageStats are the page clients' figures over one window.

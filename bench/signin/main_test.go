@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,16 +12,7 @@ import (
 
 // TestMain lets the end-to-end test re-execute this test binary as the
 // benchmark's server process, as `signin run` re-executes `signin`.
-func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "server" {
-		if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-			os.Stderr.WriteString("signin: " + err.Error() + "\n")
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { command.TestMain(m) }
 
 func TestSourceAddr(t *testing.T) {
 	seen := map[string]bool{}

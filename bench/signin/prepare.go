@@ -8,15 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
+	"uroportal/bench/internal/harness"
 	"uroportal/internal/access"
 	"uroportal/internal/app"
-	"uroportal/internal/config"
 	"uroportal/internal/demo"
 	"uroportal/internal/identity"
 )
@@ -49,30 +47,11 @@ type benchAccount struct {
 	PatientID  string `json:"patient_id"`
 }
 
-// benchConfig is the configuration both processes open the data directory
-// with: the defaults, SQLite in dir, no admin listener.
-func benchConfig(dir string, patients int, seed uint64) config.Config {
-	cfg := config.Default()
-	cfg.DataDir = dir
-	cfg.DemoPatients = patients
-	cfg.DemoSeed = seed
-	cfg.AdminAddr = ""
-	return cfg
-}
-
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
 // readDataset reads the marker of a prepared directory.
 func readDataset(dir string) (dataset, error) {
 	var ds dataset
-	b, err := os.ReadFile(filepath.Join(dir, markerFile))
-	if err != nil {
-		return ds, err
-	}
-	if err := json.Unmarshal(b, &ds); err != nil {
-		return ds, fmt.Errorf("bench: %s: %w", filepath.Join(dir, markerFile), err)
-	}
-	return ds, nil
+	err := harness.ReadJSON(filepath.Join(dir, markerFile), &ds)
+	return ds, err
 }
 
 func readAccounts(dir string) ([]benchAccount, error) {
@@ -101,29 +80,23 @@ type prepOptions struct {
 // of one demo patient's record, round robin) with a random 32-character
 // password and their own TOTP secret.
 func prepare(ctx context.Context, o prepOptions, stderr io.Writer) (dataset, error) {
-	ds, err := readDataset(o.Dir)
-	switch {
-	case err == nil:
+	var ds dataset
+	ok, err := harness.Prepared(o.Dir, markerFile, &ds)
+	if err != nil {
+		return ds, err
+	}
+	if ok {
 		if ds.Patients != o.Patients || ds.Seed != o.Seed || ds.Accounts != o.Accounts || ds.Argon2 != o.Argon2 {
 			return ds, fmt.Errorf("bench: %s holds %d patients (seed %d), %d accounts, argon2 %+v; not what was asked; choose another -data",
 				o.Dir, ds.Patients, ds.Seed, ds.Accounts, ds.Argon2)
 		}
 		return ds, nil
-	case !errors.Is(err, fs.ErrNotExist):
-		return ds, err
-	}
-	if entries, err := os.ReadDir(o.Dir); err == nil && len(entries) > 0 {
-		return ds, fmt.Errorf("bench: %s exists but has no %s (an interrupted preparation?); remove it or choose another -data", o.Dir, markerFile)
 	}
 	if o.Accounts < 1 {
 		return ds, errors.New("bench: -accounts must be at least 1")
 	}
-	cfg := benchConfig(o.Dir, o.Patients, o.Seed)
-	if err := cfg.Validate(config.FlagData | config.FlagDemo); err != nil {
-		return ds, err
-	}
 	argon := o.Argon2
-	a, err := app.Open(ctx, cfg, discardLogger(), app.Options{Argon2: &argon})
+	a, err := harness.OpenToPrepare(ctx, o.Dir, o.Patients, o.Seed, app.Options{Argon2: &argon})
 	if err != nil {
 		return ds, err
 	}
@@ -137,21 +110,8 @@ func prepare(ctx context.Context, o prepOptions, stderr io.Writer) (dataset, err
 	}
 	ds.DemoSeconds = time.Since(start).Seconds()
 
-	var pids []string
-	rows, err := a.DB.QueryContext(ctx, `SELECT id FROM patients ORDER BY id`)
+	pids, err := harness.PatientIDs(ctx, a.DB)
 	if err != nil {
-		return ds, err
-	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return ds, err
-		}
-		pids = append(pids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return ds, err
 	}
 
@@ -186,11 +146,11 @@ func prepare(ctx context.Context, o prepOptions, stderr io.Writer) (dataset, err
 		bar(int64(len(accounts)))
 	}
 	ds.AccountSeconds = time.Since(start).Seconds()
-	if err := writeFile(filepath.Join(o.Dir, accountsFile), accounts); err != nil {
+	if err := harness.WriteJSONIndent(filepath.Join(o.Dir, accountsFile), accounts); err != nil {
 		return ds, err
 	}
 	ds.PreparedAt = time.Now().UTC().Format(time.RFC3339)
-	if err := writeFile(filepath.Join(o.Dir, markerFile), ds); err != nil {
+	if err := harness.WriteJSONIndent(filepath.Join(o.Dir, markerFile), ds); err != nil {
 		return ds, err
 	}
 	fmt.Fprintf(stderr, "bench: data ready: demo data %.1fs, %d accounts %.1fs\n", ds.DemoSeconds, o.Accounts, ds.AccountSeconds)
@@ -209,61 +169,4 @@ func demoPatient(dir string) (demo.Login, error) {
 		}
 	}
 	return demo.Login{}, fmt.Errorf("bench: no patient in %s", demo.LoginsFile)
-}
-
-// writeFile writes v as JSON to path (mode 0600) by rename, so a reader
-// never sees half a file.
-func writeFile(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-// copyDir copies the regular files of a prepared data directory (a closed
-// SQLite database, its key file, certificate and markers) to a new
-// directory.
-func copyDir(from, to string) error {
-	if err := os.Mkdir(to, 0o700); err != nil {
-		return err
-	}
-	entries, err := os.ReadDir(from)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		if err := copyFile(filepath.Join(from, e.Name()), filepath.Join(to, e.Name())); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func copyFile(from, to string) error {
-	src, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	fi, err := src.Stat()
-	if err != nil {
-		return err
-	}
-	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		dst.Close()
-		return err
-	}
-	return dst.Close()
 }

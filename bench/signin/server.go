@@ -2,21 +2,18 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/pprof"
 	"sync"
 	"syscall"
 
+	"uroportal/bench/internal/harness"
 	"uroportal/internal/app"
-	"uroportal/internal/config"
-	"uroportal/internal/logs"
 	"uroportal/internal/web"
 )
 
@@ -36,32 +33,22 @@ type endpoint struct {
 func serverMain(args []string, stderr io.Writer) error {
 	fl := flag.NewFlagSet("signin server", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	dir := fl.String("data", "", "prepared data directory (required)")
-	addr := fl.String("addr", "127.0.0.1:0", "HTTPS address (loopback)")
-	endpointFile := fl.String("endpoint-file", "", "where to write the bound address once listening (required)")
-	logLevel := fl.String("log-level", "warn", "server log level: debug, info, warn or error")
+	srv := harness.Server{Name: "signin server", Stderr: stderr}
+	srv.Flags(fl)
+	fl.StringVar(&srv.EndpointFile, "endpoint-file", "", "where to write the bound address once listening (required)")
 	profile := fl.String("profile", "", "path prefix of CPU profiles taken between SIGUSR1 and SIGUSR2")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
-	if *dir == "" || *endpointFile == "" {
+	if srv.Data == "" || srv.EndpointFile == "" {
 		return errors.New("signin server: -data and -endpoint-file are required")
 	}
-	ds, err := readDataset(*dir)
+	ds, err := readDataset(srv.Data)
 	if err != nil {
-		return fmt.Errorf("signin server: %s is not a prepared data directory (run `signin run` first): %w", *dir, err)
+		return fmt.Errorf("signin server: %s is not a prepared data directory (run `signin run` first): %w", srv.Data, err)
 	}
-	cfg := benchConfig(*dir, ds.Patients, ds.Seed)
-	cfg.Addr, cfg.LogLevel = *addr, *logLevel
-	if err := cfg.Validate(0); err != nil { // FlagServe would insist on an admin address
+	if err := srv.Configure(ds.Patients, ds.Seed); err != nil {
 		return err
-	}
-	if !config.IsLoopback(cfg.Addr) {
-		return fmt.Errorf("signin server: -addr %s is not a loopback address", cfg.Addr)
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("signin server: -log-level: %w", err)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -88,26 +75,9 @@ func serverMain(args []string, stderr io.Writer) error {
 	// unless the data says otherwise (the test's cheap data), so no sign-in
 	// rehashes.
 	argon := ds.Argon2
-	ready := make(chan error, 1)
-	err = app.Serve(ctx, cfg, logs.New(stderr, level), app.ServeOptions{
-		Options: app.Options{Argon2: &argon},
-		Stderr:  stderr,
-		Ready: func(b web.Bound) {
-			err := writeEndpoint(*endpointFile, endpoint{Addr: b.Addr, PID: os.Getpid()})
-			if err != nil {
-				fmt.Fprintf(stderr, "signin server: %v\n", err)
-				stop() // the server exits, and the driver reports that it never became ready
-			}
-			ready <- err
-		},
+	return srv.Serve(ctx, stop, app.ServeOptions{Options: app.Options{Argon2: &argon}}, func(b web.Bound) any {
+		return endpoint{Addr: b.Addr, PID: os.Getpid()}
 	})
-	if err == nil {
-		select {
-		case err = <-ready:
-		default:
-		}
-	}
-	return err
 }
 
 // profiler takes CPU profiles between SIGUSR1 and SIGUSR2.
@@ -164,17 +134,4 @@ func (p *profiler) stopLocked() {
 	pprof.StopCPUProfile()
 	p.f.Close()
 	p.f = nil
-}
-
-// writeEndpoint writes v to path (mode 0600) by rename.
-func writeEndpoint(path string, v endpoint) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

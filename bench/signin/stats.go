@@ -1,80 +1,19 @@
 package main
 
 import (
-	"bytes"
-	"fmt"
-	"math"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"uroportal/bench/internal/harness"
 )
 
-// percentile is the nearest-rank p-th percentile (0 < p ≤ 100) of sorted.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	k := int(math.Ceil(p / 100 * float64(len(sorted))))
-	return sorted[min(max(k, 1), len(sorted))-1]
-}
-
-// peakRSS is the VmHWM of a process in KiB (Linux), -1 if unknown.
-func peakRSS(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				return -1
-			}
-			return n
-		}
-	}
-	return -1
-}
-
-// cpuTime is the user+system CPU time a process has used (Linux), -1 if
-// unknown. It assumes the usual 100 clock ticks per second.
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return -1
-	}
-	// Fields after the parenthesised command name; utime and stime are the
-	// 14th and 15th fields of the whole line.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return -1
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return -1
-	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	s, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return -1
-	}
-	return time.Duration(u+s) * (time.Second / 100)
-}
-
 // selfCPU is this process's CPU time, -1 if unknown.
-func selfCPU() time.Duration { return cpuTime(os.Getpid()) }
+func selfCPU() time.Duration { return harness.CPUTime(os.Getpid()) }
 
-func ms(d time.Duration) string {
-	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + " ms"
-}
-
-func mib(kib int64) string {
-	if kib < 0 {
-		return "n/a"
-	}
-	return strconv.FormatFloat(float64(kib)/1024, 'f', 1, 64) + " MiB"
-}
+// ms formats a latency with one decimal.
+func ms(d time.Duration) string { return harness.MS(d, 1) }
 
 // cpus formats a CPU use in CPUs (1.00 = one core busy), n/a if unknown.
 func cpus(v float64) string {
@@ -84,12 +23,8 @@ func cpus(v float64) string {
 	return strconv.FormatFloat(v, 'f', 2, 64)
 }
 
-func cpuMS(v float64) string {
-	if v < 0 {
-		return "n/a"
-	}
-	return strconv.FormatFloat(v, 'f', 1, 64) + " ms"
-}
+// cpuMS formats CPU milliseconds with one decimal, n/a if unknown.
+func cpuMS(v float64) string { return harness.MSOrNA(v, 1) }
 
 // machineBusy is the CPU time all processes have used since boot (Linux,
 // from the first line of /proc/stat: everything but idle and iowait), -1 if
@@ -129,7 +64,7 @@ type cpuMeter struct {
 }
 
 func startCPU(srv *server) *cpuMeter {
-	m := &cpuMeter{srv: srv, at: time.Now(), server: srv.cpu(), driver: selfCPU(), others: machineBusy()}
+	m := &cpuMeter{srv: srv, at: time.Now(), server: srv.CPUTime(), driver: selfCPU(), others: machineBusy()}
 	m.ok = m.server >= 0 && m.driver >= 0 && m.others >= 0
 	return m
 }
@@ -146,7 +81,7 @@ func (m *cpuMeter) stop() cpuUse {
 	if m == nil || !m.ok {
 		return u
 	}
-	s, d, all := m.srv.cpu(), selfCPU(), machineBusy()
+	s, d, all := m.srv.CPUTime(), selfCPU(), machineBusy()
 	secs := time.Since(m.at).Seconds()
 	if s < 0 || d < 0 || all < 0 || secs <= 0 {
 		return u

@@ -24,7 +24,8 @@ commands:
   migrate  apply database migrations
   demo     fill an empty database with synthetic demo data
   keys     status | rotate | rewrap | retire VERSION
-  users    create | disable | enable | unlock
+  users    create | disable | enable | unlock | end-sessions
+  audit    verify
 
 Run "uroportal <command> -h" for a command's flags.
 `
@@ -40,6 +41,7 @@ var commands = map[string]command{
 	"demo":    demoCmd,
 	"keys":    keysCmd,
 	"users":   usersCmd,
+	"audit":   auditCmd,
 }
 
 func main() {

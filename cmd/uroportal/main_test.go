@@ -235,3 +235,30 @@ func TestUsersCommands(t *testing.T) {
 		t.Fatalf("missing --role: %d", code)
 	}
 }
+
+func TestAuditVerifyCommand(t *testing.T) {
+	dir := newInstall(t)
+	cli(t, "users", "create", "--role", "admin", "--email", "boss@example.org", "--data", dir)
+	cli(t, "users", "unlock", "boss@example.org", "--data", dir)
+	if code, out, stderr := cli(t, "audit", "verify", "--data", dir); code != 0 || !strings.Contains(out, "intact: 2 events") {
+		t.Fatalf("verify: %d %q %q", code, out, stderr)
+	}
+	db, err := store.Open(context.Background(), "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.ExecContext(context.Background(), `UPDATE audit_events SET reason = 'nothing to see' WHERE seq = 2`)
+	db.Close()
+	code, _, stderr := cli(t, "audit", "verify", "--data", dir)
+	if code != 1 {
+		t.Fatalf("verify of a tampered log: exit %d", code)
+	}
+	oneLine(t, stderr, "event 2")
+	// Without its audit key the installation refuses to start.
+	os.Remove(filepath.Join(dir, "audit-key"))
+	if code, _, stderr := cli(t, "migrate", "--data", dir); code != 1 {
+		t.Fatalf("missing audit key: %d", code)
+	} else {
+		oneLine(t, stderr, "audit")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"time"
 
 	"uroportal/internal/access"
@@ -36,7 +37,7 @@ type App struct {
 	DB       *store.DB
 	Keys     *keyring.Keyring
 	Policy   *access.Policy
-	Audit    audit.Recorder
+	Audit    *audit.Log
 	Clinical *clinical.Service
 	Users    *identity.Store
 	Sessions *session.Store
@@ -122,8 +123,15 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options,
 	if opt.Argon2 != nil {
 		argon = *opt.Argon2
 	}
+	signer, err := openAuditKey(ctx, cfg, db, kek)
+	if err != nil {
+		return nil, err
+	}
 	policy := access.New(db, opt.Clock)
-	rec := &audit.Log{DB: db, Clock: opt.Clock}
+	rec := &audit.Log{DB: db, Clock: opt.Clock, Signer: signer, Node: hostname()}
+	if _, err := rec.Seal(ctx); err != nil {
+		return nil, fmt.Errorf("audit: seal older events: %w", err)
+	}
 	a := &App{
 		Cfg: cfg, Log: log, Clock: opt.Clock, DB: db, Keys: keys, Policy: policy, Audit: rec,
 		Clinical: clinical.NewService(db, keys, policy, rec, opt.Clock, opt.Results),
@@ -149,6 +157,20 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options,
 		}
 	}
 	return a, nil
+}
+
+// openAuditKey loads the audit log's signing key. A log that has sealed
+// events must find the key that sealed them; a new one gets a new key.
+func openAuditKey(ctx context.Context, cfg config.Config, db *store.DB, kek *keyring.LocalKEK) (*audit.Signer, error) {
+	path := cfg.AuditKeyFile
+	if path == "" {
+		path = filepath.Join(cfg.DataDir, audit.KeyFileName)
+	}
+	var sealed int
+	if err := db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM audit_events WHERE seq IS NOT NULL) + (SELECT count(*) FROM audit_checkpoints)`).Scan(&sealed); err != nil {
+		return nil, err
+	}
+	return audit.LoadSigner(ctx, path, kek, sealed == 0 && cfg.AuditKeyFile == "")
 }
 
 // Close releases the database.

@@ -12,6 +12,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"uroportal/internal/audit"
 	"uroportal/internal/config"
 	"uroportal/internal/demo"
 	"uroportal/internal/keyring"
@@ -127,4 +128,24 @@ func Keys(ctx context.Context, cfg config.Config, action string, args []string, 
 		return nil
 	}
 	return fmt.Errorf("unknown keys action %q", action)
+}
+
+// AuditVerify checks the whole audit log and its signed checkpoints.
+func AuditVerify(ctx context.Context, cfg config.Config, out io.Writer) error {
+	a, err := Open(ctx, cfg, discard(), Options{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	start := time.Now()
+	rep, err := audit.Verify(ctx, a.DB, a.Audit.Signer)
+	if err != nil {
+		return err
+	}
+	if rep.Problem != nil {
+		fmt.Fprintf(out, "checked %d events and %d checkpoints\n", rep.Events, rep.Checkpoints)
+		return rep.Problem
+	}
+	fmt.Fprintf(out, "audit log intact: %d events, %d signed checkpoints, verified in %s\n", rep.Events, rep.Checkpoints, time.Since(start).Round(time.Millisecond))
+	return nil
 }

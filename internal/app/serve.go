@@ -98,6 +98,15 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, so ServeOpt
 		log.Warn("no SMTP server configured (--smtp-host): emails such as password-reset links stay queued and are not sent")
 	}
 	go a.janitor(ctx)
+	go a.Audit.RunCheckpoints(ctx, 10*time.Second, func(err error) {
+		log.Error("audit checkpoint failed", slog.String(logs.KeyError, err.Error()))
+	})
+	// A last checkpoint covers what was audited up to shutdown.
+	defer func() {
+		if _, err := a.Audit.Checkpoint(context.WithoutCancel(ctx)); err != nil {
+			log.Error("audit checkpoint at shutdown failed", slog.String(logs.KeyError, err.Error()))
+		}
+	}()
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"uroportal/internal/app"
+	"uroportal/internal/audit"
 	"uroportal/internal/clock"
 	"uroportal/internal/config"
 	"uroportal/internal/demo"
@@ -304,6 +306,7 @@ func TestTwoNodesShareSignInState(t *testing.T) {
 	// directory.
 	kek, _ := readKEK(t, cfg.DataDir)
 	cfgB.KEK = kek
+	cfgB.AuditKeyFile = filepath.Join(cfg.DataDir, audit.KeyFileName)
 	baseB, stopB := startReal(t, cfgB)
 	defer stopB()
 

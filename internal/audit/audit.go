@@ -6,6 +6,9 @@ package audit
 
 import (
 	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -32,6 +35,9 @@ type Event struct {
 	Action    access.Action
 	ObjectIDs []string
 	Reason    string
+	// ActingFor names the grant the actor acts under (a proxy relation,
+	// break-glass or just-in-time grant), when there is one.
+	ActingFor string
 }
 
 // Request is where a request came from; web middleware puts it in the
@@ -59,25 +65,144 @@ type Recorder interface {
 
 // Log writes events to the audit_events table, inside the caller's
 // transaction when it passes one, so a change and its event commit together.
+// Each event takes the next place in the log and is sealed with a MAC under
+// the audit key; Checkpoint signs the Merkle tree head.
 type Log struct {
-	DB    *store.DB
-	Clock clock.Clock
+	DB     *store.DB
+	Clock  clock.Clock
+	Signer *Signer
+	// Node names this server in events.
+	Node string
 }
 
-// Record implements Recorder. q may be nil to write outside a transaction.
+// lockID is the PostgreSQL advisory lock that orders appends across nodes.
+const lockID = 0x75726f_6175646974 // "uro" "audit"
+
+// Record implements Recorder. q may be nil to write in a transaction of its
+// own. It fails, and so fails the request, if the event cannot be written.
 func (l *Log) Record(ctx context.Context, q store.Querier, e Event) error {
+	if l.Signer == nil {
+		return errors.New("audit: no signing key; refusing to run unaudited")
+	}
 	if q == nil {
-		q = l.DB
+		return l.DB.InTx(ctx, func(tx *sql.Tx) error { return l.append(ctx, tx, e) })
 	}
-	r := requestFrom(ctx)
+	return l.append(ctx, q, e)
+}
+
+// row is one stored event, in the order the seal covers it.
+type row struct {
+	Seq                                          int64
+	ID                                           string
+	At                                           int64
+	Type, Outcome, ActorID, ActorRole, ActingFor string
+	PatientID, Category, Action, ObjectIDs       string
+	RequestID, SourceIP, UserAgent, Reason, Node string
+}
+
+// encode is the canonical encoding of an event: every field, in a fixed
+// order, length-prefixed, so no two events encode alike.
+func (r *row) encode() []byte {
+	b := binary.BigEndian.AppendUint64(nil, uint64(r.Seq))
+	b = binary.BigEndian.AppendUint64(b, uint64(r.At))
+	for _, f := range []string{r.ID, r.Type, r.Outcome, r.ActorID, r.ActorRole, r.ActingFor, r.PatientID, r.Category, r.Action,
+		r.ObjectIDs, r.RequestID, r.SourceIP, r.UserAgent, r.Reason, r.Node} {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
+func (l *Log) lock(ctx context.Context, q store.Querier) error {
+	if l.DB.Dialect == store.Postgres {
+		_, err := q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockID))
+		return err
+	}
+	// SQLite: every write transaction holds the database's one write lock
+	// from its start (_txlock=immediate), which orders appends already.
+	return nil
+}
+
+func (l *Log) append(ctx context.Context, q store.Querier, e Event) error {
+	if err := l.lock(ctx, q); err != nil {
+		return fmt.Errorf("audit: lock: %w", err)
+	}
+	var last int64
+	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&last); err != nil {
+		return fmt.Errorf("audit: next place: %w", err)
+	}
+	req := requestFrom(ctx)
+	r := row{Seq: last + 1, ID: uuid.NewString(), At: l.Clock.Now().UnixMilli(), Type: e.Type, Outcome: e.Outcome,
+		ActorID: e.Actor.UserID, ActorRole: string(e.Actor.Role), ActingFor: e.ActingFor, PatientID: e.PatientID,
+		Category: string(e.Category), Action: string(e.Action), ObjectIDs: strings.Join(e.ObjectIDs, ","),
+		RequestID: req.ID, SourceIP: req.SourceIP, UserAgent: truncate(req.UserAgent, 256), Reason: e.Reason, Node: l.Node}
+	return l.insert(ctx, q, &r)
+}
+
+func (l *Log) insert(ctx context.Context, q store.Querier, r *row) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO audit_events
-		(id, at, event_type, outcome, actor_id, actor_role, patient_id, category, action, object_ids, request_id, source_ip, user_agent, reason)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-		uuid.NewString(), l.Clock.Now().UnixMilli(), e.Type, e.Outcome, e.Actor.UserID, string(e.Actor.Role),
-		e.PatientID, string(e.Category), string(e.Action), strings.Join(e.ObjectIDs, ","), r.ID, r.SourceIP, truncate(r.UserAgent, 256), e.Reason)
+		(seq, mac, id, at, event_type, outcome, actor_id, actor_role, acting_for, patient_id, category, action, object_ids, request_id, source_ip, user_agent, reason, node)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		r.Seq, l.Signer.seal(r.encode()), r.ID, r.At, r.Type, r.Outcome, r.ActorID, r.ActorRole, r.ActingFor, r.PatientID,
+		r.Category, r.Action, r.ObjectIDs, r.RequestID, r.SourceIP, r.UserAgent, r.Reason, r.Node)
 	if err != nil {
-		return fmt.Errorf("audit: record %s: %w", e.Type, err)
+		return fmt.Errorf("audit: record %s: %w", r.Type, err)
 	}
+	return nil
+}
+
+// Seal gives events written before the log was sealed (older versions)
+// their places and MACs, oldest first. It runs at start.
+func (l *Log) Seal(ctx context.Context) (int, error) {
+	var n int
+	err := l.DB.InTx(ctx, func(tx *sql.Tx) error {
+		if err := l.lock(ctx, tx); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+rowCols+` FROM audit_events WHERE seq IS NULL ORDER BY at, id`)
+		if err != nil {
+			return err
+		}
+		var pending []row
+		for rows.Next() {
+			var r row
+			var seq sql.NullInt64
+			if err := scanRow(rows, &r, &seq); err != nil {
+				rows.Close()
+				return err
+			}
+			pending = append(pending, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(pending) == 0 {
+			return err
+		}
+		var last int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&last); err != nil {
+			return err
+		}
+		for i := range pending {
+			r := &pending[i]
+			r.Seq = last + int64(i) + 1
+			if _, err := tx.ExecContext(ctx, `UPDATE audit_events SET seq = $1, mac = $2 WHERE id = $3 AND seq IS NULL`, r.Seq, l.Signer.seal(r.encode()), r.ID); err != nil {
+				return err
+			}
+		}
+		n = len(pending)
+		return nil
+	})
+	return n, err
+}
+
+const rowCols = `seq, id, at, event_type, outcome, actor_id, actor_role, acting_for, patient_id, category, action, object_ids, request_id, source_ip, user_agent, reason, node`
+
+func scanRow(s interface{ Scan(...any) error }, r *row, seq *sql.NullInt64, extra ...any) error {
+	dest := append([]any{seq, &r.ID, &r.At, &r.Type, &r.Outcome, &r.ActorID, &r.ActorRole, &r.ActingFor, &r.PatientID,
+		&r.Category, &r.Action, &r.ObjectIDs, &r.RequestID, &r.SourceIP, &r.UserAgent, &r.Reason, &r.Node}, extra...)
+	if err := s.Scan(dest...); err != nil {
+		return err
+	}
+	r.Seq = seq.Int64
 	return nil
 }
 

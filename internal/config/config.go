@@ -32,6 +32,9 @@ type Config struct {
 	// listings and shell history.
 	KEK     string
 	KEKFile string
+	// AuditKeyFile holds the audit log's signing key, wrapped by the KEK;
+	// default DATA/audit-key. Nodes sharing a database share it.
+	AuditKeyFile string
 
 	Demo         bool
 	DemoPatients int
@@ -113,6 +116,7 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	str("TLS_KEY", &c.TLSKey)
 	str("KEK", &c.KEK)
 	str("KEK_FILE", &c.KEKFile)
+	str("AUDIT_KEY_FILE", &c.AuditKeyFile)
 	str("PRACTICE_NAME", &c.PracticeName)
 	str("LOG_LEVEL", &c.LogLevel)
 	if f := getenv("UROPORTAL_DATABASE_FILE"); f != "" {

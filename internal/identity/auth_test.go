@@ -100,7 +100,10 @@ func newEnv(t *testing.T, db *store.DB, cfg identity.AuthConfig) *env {
 func (e *env) node(t *testing.T, cfg identity.AuthConfig) *identity.Auth {
 	t.Helper()
 	users := &identity.Store{DB: e.db, Keys: e.keys, Clock: e.clk, Argon2: cheap}
-	a, err := identity.NewAuth(users, session.NewStore(e.db, e.keys, e.clk, session.Config{}), &audit.Log{DB: e.db, Clock: e.clk},
+	seed := make([]byte, 32)
+	rand.Read(seed)
+	signer, _ := audit.NewSigner(seed)
+	a, err := identity.NewAuth(users, session.NewStore(e.db, e.keys, e.clk, session.Config{}), &audit.Log{DB: e.db, Clock: e.clk, Signer: signer},
 		&identity.Throttle{DB: e.db, Clock: e.clk, Key: e.keys.DeriveKey("throttle")}, e.notes, e.keys.DeriveKey("recovery"), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,15 @@ CREATE TABLE activation_codes (
     burned_at  BIGINT
 );
 
+CREATE TABLE audit_checkpoints (
+    tree_size BIGINT NOT NULL PRIMARY KEY,
+    root      BYTEA  NOT NULL,
+    frontier  BYTEA  NOT NULL,
+    at        BIGINT NOT NULL,
+    key_id    TEXT   NOT NULL,
+    signature BYTEA  NOT NULL
+);
+
 CREATE TABLE audit_events (
     id           TEXT   NOT NULL PRIMARY KEY,
     at           BIGINT NOT NULL,
@@ -28,7 +37,7 @@ CREATE TABLE audit_events (
     source_ip    TEXT   NOT NULL,
     user_agent   TEXT   NOT NULL,
     reason       TEXT   NOT NULL
-);
+, seq BIGINT, mac BYTEA, node TEXT NOT NULL DEFAULT '', acting_for TEXT NOT NULL DEFAULT '');
 
 CREATE TABLE care_team (
     patient_id TEXT   NOT NULL REFERENCES patients (id),
@@ -202,6 +211,8 @@ CREATE TABLE webauthn_ceremonies (
 CREATE INDEX audit_events_at ON audit_events (at);
 
 CREATE INDEX audit_events_patient ON audit_events (patient_id, at);
+
+CREATE UNIQUE INDEX audit_events_seq ON audit_events (seq);
 
 CREATE INDEX care_team_user ON care_team (user_id);
 
