@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 
@@ -73,7 +74,21 @@ type Log struct {
 	Signer *Signer
 	// Node names this server in events.
 	Node string
+
+	startOnce sync.Once
+	queue     chan pending
 }
+
+// pending is an event waiting for the group commit, and where to say how
+// it went.
+type pending struct {
+	ctx  context.Context
+	e    Event
+	done chan error
+}
+
+// maxBatch bounds one group commit.
+const maxBatch = 256
 
 // lockID is the PostgreSQL advisory lock that orders appends across nodes.
 const lockID = 0x75726f_6175646974 // "uro" "audit"
@@ -84,10 +99,57 @@ func (l *Log) Record(ctx context.Context, q store.Querier, e Event) error {
 	if l.Signer == nil {
 		return errors.New("audit: no signing key; refusing to run unaudited")
 	}
-	if q == nil {
-		return l.DB.InTx(ctx, func(tx *sql.Tx) error { return l.append(ctx, tx, e) })
+	if q != nil {
+		return l.append(ctx, q, e)
 	}
-	return l.append(ctx, q, e)
+	// Events of their own (reads, refusals) from concurrent requests share
+	// one transaction: one commit, and one sync to disk, for the batch.
+	l.startOnce.Do(func() {
+		l.queue = make(chan pending, 4*maxBatch)
+		go l.commitLoop()
+	})
+	p := pending{ctx: ctx, e: e, done: make(chan error, 1)}
+	select {
+	case l.queue <- p:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		// The event may still commit; the request fails either way.
+		return ctx.Err()
+	}
+}
+
+// commitLoop writes whatever is waiting in one transaction, then the next
+// batch. It runs for the life of the process.
+func (l *Log) commitLoop() {
+	for first := range l.queue {
+		batch := []pending{first}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case p := <-l.queue:
+				batch = append(batch, p)
+			default:
+				break more
+			}
+		}
+		err := l.DB.InTx(context.Background(), func(tx *sql.Tx) error {
+			for _, p := range batch {
+				// One request giving up must not fail the others' batch.
+				if err := l.append(context.WithoutCancel(p.ctx), tx, p.e); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for _, p := range batch {
+			p.done <- err
+		}
+	}
 }
 
 // row is one stored event, in the order the seal covers it.
