@@ -164,7 +164,9 @@ func TestGroupCommitKeepsOrder(t *testing.T) {
 		l := newLog(t, db)
 		errs := make(chan error, 200)
 		for i := range 200 {
-			go func() { errs <- l.Record(ctx, nil, audit.Event{Type: "phi.results.view", Outcome: audit.Success, PatientID: fmt.Sprint(i)}) }()
+			go func() {
+				errs <- l.Record(ctx, nil, audit.Event{Type: "phi.results.view", Outcome: audit.Success, PatientID: fmt.Sprint(i)})
+			}()
 		}
 		for range 200 {
 			if err := <-errs; err != nil {
