@@ -53,6 +53,8 @@ type Category string
 const (
 	Demographics Category = "demographics"
 	Results      Category = "results"
+	// AccessHistory is the record of who looked at a patient's data.
+	AccessHistory Category = "access_history"
 )
 
 // Action is what the actor does with the data.

@@ -7,10 +7,12 @@ var rules = []Rule{
 	// Patients see their own record.
 	{Role: Patient, Category: Demographics, Actions: set(View), Relation: Self},
 	{Role: Patient, Category: Results, Actions: set(View), Relation: Self},
+	{Role: Patient, Category: AccessHistory, Actions: set(View), Relation: Self},
 
 	// Proxies act for a patient within the scope the patient granted.
 	{Role: Proxy, Category: Results, Actions: set(View), Relation: ProxyScope},
 	{Role: Proxy, Category: Demographics, Actions: set(View), Relation: ProxyScope},
+	{Role: Proxy, Category: AccessHistory, Actions: set(View), Relation: ProxyScope},
 
 	// Clinicians and nurses: clinical data of patients on their care team.
 	{Role: Clinician, Category: Demographics, Actions: set(View), Relation: CareTeam},

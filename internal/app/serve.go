@@ -73,7 +73,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, so ServeOpt
 		Logger: log, Clock: a.Clock, Registry: reg, PracticeName: cfg.PracticeName, BodyLimit: cfg.BodyLimit,
 		CSRFKey:  a.Keys.DeriveKey("csrf"),
 		Clinical: a.Clinical,
-		Auth:     a.Auth, Policy: a.Policy, PublicURL: cfg.Public(),
+		Auth:     a.Auth, Policy: a.Policy, PublicURL: cfg.Public(), Audit: a.Audit,
 	}
 	if so.Authenticate != nil {
 		// The benchmark harness's stand-in replaces sign-in entirely.

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -99,4 +100,30 @@ func (s *Store) Create(ctx context.Context, tx *sql.Tx, u User, password, totpSe
 
 func fieldOf(userID, column string) keyring.Field {
 	return keyring.Field{Table: "users", Column: column, Row: userID}
+}
+
+// Names returns the display names of users by ID (staff names for a
+// patient's access history). Unknown IDs, and the system's own actors, get
+// no entry.
+func (s *Store) Names(ctx context.Context, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, id := range ids {
+		if _, done := out[id]; done || id == "" || strings.HasPrefix(id, "system:") {
+			continue
+		}
+		var ct []byte
+		err := s.DB.QueryRowContext(ctx, `SELECT name FROM users WHERE id = $1`, id).Scan(&ct)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		name, err := s.Keys.Decrypt(ctx, fieldOf(id, "name"), ct)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = string(name)
+	}
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"uroportal/internal/identity"
 	"uroportal/internal/session"
@@ -100,7 +101,8 @@ func TestScratchParallelMFAWin(t *testing.T) {
 				defer wg.Done()
 				<-start
 				if i == N-1 {
-					for checked.Load() < 20 {
+					for k := 0; checked.Load() < 20 && k < 2000; k++ {
+						time.Sleep(time.Millisecond)
 					}
 					_, _, winErr = e.auth.SecondFactor(ctx, toks[i], "totp", good)
 					return

@@ -19,7 +19,8 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) error {
 		page.SignedIn, page.Name = true, p.User.Name
 		switch p.User.Role {
 		case access.Patient:
-			page.Links = append(page.Links, homeLink{"/patients/" + p.User.PatientID + "/results", "Your lab results"})
+			page.Links = append(page.Links, homeLink{"/patients/" + p.User.PatientID + "/results", "Your lab results"},
+				homeLink{"/patients/" + p.User.PatientID + "/access-history", "Who has looked at your record"})
 		case access.Proxy:
 			ids, err := s.policy.ActingFor(r.Context(), p.User.ID)
 			if err != nil {

@@ -35,6 +35,7 @@ var pageList = []pageDef{
 	{Name: "activate", File: "activate.html"},
 	{Name: "passkeys", File: "passkeys.html"},
 	{Name: "email", File: "email.html"},
+	{Name: "history", File: "history.html"},
 }
 
 type pageDef struct {

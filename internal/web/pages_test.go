@@ -135,6 +135,18 @@ var pageSamples = map[string]struct {
 	"email": {"Change your email address", emailPage{Email: "pat@example.org"}, func(t *testing.T, doc *node) {
 		formOK(t, doc, "/account/email", "email")
 	}},
+	"history": {"Who has looked at your record", historyPage{PatientID: "p1", Entries: []historyRow{
+		{At: time.Date(2026, 12, 1, 14, 5, 0, 0, time.UTC), Who: "Dr. Demo Urologist", Role: "Doctor", What: "Looked at lab results"},
+		{At: time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC), Who: "Nina Nurse", Role: "Nurse or medical assistant", What: "Looked at lab results", BreakGlass: true},
+	}}, func(t *testing.T, doc *node) {
+		rows := doc.one(t, "table").all("tr")
+		if len(rows) != 3 || !strings.Contains(rows[1].textContent(), "Dr. Demo Urologist") || !strings.Contains(rows[1].textContent(), "Dec 1, 2026 2:05 PM") {
+			t.Fatalf("history rows: %d", len(rows))
+		}
+		if !strings.Contains(rows[2].textContent(), "Emergency access") {
+			t.Error("break-glass access is not marked")
+		}
+	}},
 	"error": {"Page not found", errorView{Status: 404, Code: "not_found", Title: "Page not found",
 		Message: "We could not find that page.", RequestID: "0123456789abcdef0123456789abcdef"},
 		func(t *testing.T, doc *node) {

@@ -54,6 +54,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/v1/me", s.handle(s.apiMe))
 
 	s.mux.Handle("GET /patients/{patientID}/results", s.handle(s.labsPage))
+	s.mux.Handle("GET /patients/{patientID}/access-history", s.handle(s.accessHistory))
 	s.mux.Handle("GET /api/v1/patients/{patientID}/labs", s.handle(s.labsJSON))
 
 	// Anything else is a friendly 404 page (or JSON under /api/).

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"uroportal/internal/access"
+	"uroportal/internal/audit"
 	"uroportal/internal/clinical"
 	"uroportal/internal/clock"
 	"uroportal/internal/identity"
@@ -45,6 +46,8 @@ type Options struct {
 	Auth *identity.Auth
 	// Policy answers relation questions for /api/v1/me.
 	Policy *access.Policy
+	// Audit serves patients' access history.
+	Audit *audit.Log
 	// PublicURL is the portal's origin for links in emails, e.g.
 	// "https://portal.example.org" (required with Auth).
 	PublicURL string
@@ -73,6 +76,7 @@ type Server struct {
 	authenticate func(*http.Request) (access.Actor, error)
 	auth         *identity.Auth
 	policy       *access.Policy
+	audit        *audit.Log
 	publicURL    string
 
 	pages   *pages
@@ -119,6 +123,7 @@ func New(opts Options) (*Server, error) {
 		authenticate: opts.Authenticate,
 		auth:         opts.Auth,
 		policy:       opts.Policy,
+		audit:        opts.Audit,
 		publicURL:    strings.TrimRight(opts.PublicURL, "/"),
 	}
 	var err error

@@ -1,0 +1,39 @@
+package app_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// A patient's access history shows the clinician who viewed their PSA
+// results, with the clinician's name and the time.
+func TestPatientSeesWhoViewedTheirPSA(t *testing.T) {
+	cfg := demoConfig(t, "")
+	base, stop := startReal(t, cfg)
+	defer stop()
+	pat := findLogin(t, cfg.DataDir, "patient")
+	doc := apiSignIn(t, base, findLogin(t, cfg.DataDir, "clinician"))
+	before := time.Now().UTC()
+	if st, _, raw := apiCall(t, "GET", base+"/api/v1/patients/"+pat.PatientID+"/labs?code=2857-1", doc, nil); st != 200 {
+		t.Fatalf("clinician PSA: %d %s", st, raw)
+	}
+	b := signInBrowser(t, base, pat)
+	st, page := b.get("/patients/" + pat.PatientID + "/access-history")
+	if st != 200 {
+		t.Fatalf("history: %d", st)
+	}
+	i := strings.Index(page, "Dr. Demo Urologist (fictional)")
+	if i < 0 {
+		t.Fatal("the clinician's name is not in the access history")
+	}
+	row := page[i:min(len(page), i+600)]
+	if !strings.Contains(row, "Doctor") || !strings.Contains(row, "Looked at lab results") || !strings.Contains(row, before.Format("Jan 2, 2006")) {
+		t.Fatalf("the clinician's row lacks role, action or date: %s", row)
+	}
+	// Another patient's history is not found, like any record they may not see.
+	other := findLogin(t, cfg.DataDir, "proxy") // acts for the second patient only
+	if st, _ := signInBrowser(t, base, other).get("/patients/" + pat.PatientID + "/access-history"); st != 404 {
+		t.Fatalf("a proxy of another patient read this history: %d", st)
+	}
+}
