@@ -147,6 +147,10 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options,
 		return nil, err
 	}
 	auth.MatchPatient = a.Clinical.MatchIdentity
+	a.Sessions.OnExpire = func(ctx context.Context, sess session.Session, reason string) error {
+		return rec.Record(ctx, nil, audit.Event{Type: "auth.session.end", Outcome: audit.Success, Actor: access.Actor{UserID: sess.UserID},
+			Category: "security", Action: "sign-in", Reason: reason})
+	}
 	a.Auth = auth
 	if u, err := url.Parse(cfg.Public()); err == nil {
 		pk, err := passkey.New(passkey.Config{RPID: u.Hostname(), RPDisplayName: cfg.PracticeName, RPOrigins: []string{cfg.Public()}}, db, keys, opt.Clock)

@@ -85,6 +85,9 @@ var errActivation = fault.E(fault.Invalid, "The activation code, date of birth o
 // Activate checks a code with the patient's date of birth and family name
 // and creates their account. Three wrong tries burn the code.
 func (a *Auth) Activate(ctx context.Context, in Activation, c Client) (LoginResult, error) {
+	if err := a.shielded(ctx, c.IP, "account.activation"); err != nil {
+		return LoginResult{}, err
+	}
 	ok, wait, err := a.Throttle.Take(ctx, "activate:"+c.IP, a.cfg.PerIPAccount)
 	if err != nil {
 		return LoginResult{}, err
@@ -103,7 +106,20 @@ func (a *Auth) Activate(ctx context.Context, in Activation, c Client) (LoginResu
 	err = a.Users.DB.QueryRowContext(ctx, `SELECT id, patient_id, expires_at, attempts, used_at, burned_at FROM activation_codes WHERE code_hash = $1 AND kind = 'patient'`,
 		a.activationHash(in.Code)).Scan(&id, &pid, &expires, &attempts, &used, &burned)
 	if errors.Is(err, sql.ErrNoRows) || err == nil && (used.Valid || burned.Valid || now.UnixMilli() >= expires) {
-		a.Audit.Record(ctx, nil, audit.Event{Type: "account.activation", Outcome: "failure", Category: "security", Action: "create", Reason: "unknown_or_spent_code"})
+		if err := a.Audit.Record(ctx, nil, audit.Event{Type: "account.activation", Outcome: "failure", Category: "security", Action: "create", Reason: "unknown_or_spent_code"}); err != nil {
+			return LoginResult{}, err
+		}
+		return LoginResult{}, errActivation
+	}
+	if err != nil {
+		return LoginResult{}, err
+	}
+	// Spend one of the three tries before checking, atomically, so that
+	// parallel guesses get three checks in all, not three each.
+	var tries int
+	err = a.Users.DB.QueryRowContext(ctx, `UPDATE activation_codes SET attempts = attempts + 1
+		WHERE id = $1 AND attempts < $2 AND burned_at IS NULL AND used_at IS NULL RETURNING attempts`, id, MaxActivationTries).Scan(&tries)
+	if errors.Is(err, sql.ErrNoRows) {
 		return LoginResult{}, errActivation
 	}
 	if err != nil {
@@ -114,11 +130,14 @@ func (a *Auth) Activate(ctx context.Context, in Activation, c Client) (LoginResu
 		return LoginResult{}, err
 	}
 	if !match {
-		if _, err := a.Users.DB.ExecContext(ctx, `UPDATE activation_codes SET attempts = attempts + 1,
-			burned_at = CASE WHEN attempts + 1 >= $1 THEN $2 ELSE burned_at END WHERE id = $3`, MaxActivationTries, now.UnixMilli(), id); err != nil {
+		if tries >= MaxActivationTries {
+			if _, err := a.Users.DB.ExecContext(ctx, `UPDATE activation_codes SET burned_at = $1 WHERE id = $2 AND burned_at IS NULL`, now.UnixMilli(), id); err != nil {
+				return LoginResult{}, err
+			}
+		}
+		if err := a.Audit.Record(ctx, nil, audit.Event{Type: "account.activation", Outcome: "failure", PatientID: pid, Category: "security", Action: "create", Reason: "identity_mismatch"}); err != nil {
 			return LoginResult{}, err
 		}
-		a.Audit.Record(ctx, nil, audit.Event{Type: "account.activation", Outcome: "failure", PatientID: pid, Category: "security", Action: "create", Reason: "identity_mismatch"})
 		return LoginResult{}, errActivation
 	}
 	// The code and identity are right: now the chosen credentials.

@@ -246,15 +246,8 @@ func (a *Auth) Login(ctx context.Context, email, password string, c Client) (Log
 		return LoginResult{}, ErrInvalidCredentials
 	}
 	email = NormalizeEmail(email)
-	// A flood from one address stops here, in memory, before any database
-	// work; it is audited once a minute with a count.
-	if ok, report, n := a.shield.allow(c.IP, a.Users.Clock.Now()); !ok {
-		if report {
-			if err := a.record(ctx, "auth.signin", audit.Denied, fmt.Sprintf("throttled: %d attempts from one address in the last minute", n), access.Actor{}); err != nil {
-				return LoginResult{}, err
-			}
-		}
-		return LoginResult{}, rateLimited(time.Second)
+	if err := a.shielded(ctx, c.IP, "auth.signin"); err != nil {
+		return LoginResult{}, err
 	}
 	// Throttle before any hashing.
 	for _, th := range []struct {
@@ -272,35 +265,56 @@ func (a *Auth) Login(ctx context.Context, email, password string, c Client) (Log
 			return LoginResult{}, rateLimited(wait)
 		}
 	}
+	ac, lerr := a.loadByEmail(ctx, email)
+	if lerr != nil && !errors.Is(lerr, sql.ErrNoRows) {
+		return LoginResult{}, lerr
+	}
+	now := a.Users.Clock.Now()
+	refused := ""
+	switch {
+	case lerr != nil:
+		refused = "unknown_account"
+	case ac.disabled:
+		refused = "disabled"
+	case ac.adminLocked || now.Before(ac.lockedUntil):
+		refused = "locked"
+	default:
+		// Reserve the attempt before checking it, so that parallel guesses
+		// cannot outrun the lockout.
+		if err := a.reserveAttempt(ctx, ac.ID); errors.Is(err, ErrInvalidCredentials) {
+			refused = "locked"
+		} else if err != nil {
+			return LoginResult{}, err
+		}
+	}
 	release, ok := a.pool.acquire(ctx)
 	if !ok {
+		if refused == "" {
+			a.releaseAttempt(ctx, ac.ID)
+		}
 		return LoginResult{}, rateLimited(5 * time.Second)
 	}
-	ac, lerr := a.loadByEmail(ctx, email)
 	hash := a.dummy
 	if lerr == nil {
 		hash = ac.hash
 	}
+	// Every answer costs one hash, so unknown, locked and wrong look alike.
 	good, rehash, _ := VerifyPassword(password, hash, a.Users.Argon2)
 	release()
-	now := a.Users.Clock.Now()
-	switch {
-	case errors.Is(lerr, sql.ErrNoRows):
-		return LoginResult{}, a.fail(ctx, access.Actor{}, "unknown_account")
-	case lerr != nil:
-		return LoginResult{}, lerr
-	}
 	actor := access.Actor{UserID: ac.ID, Role: ac.Role, PatientID: ac.PatientID}
 	switch {
-	case ac.disabled:
-		return LoginResult{}, a.fail(ctx, actor, "disabled")
-	case ac.adminLocked || now.Before(ac.lockedUntil):
-		return LoginResult{}, a.fail(ctx, actor, "locked")
+	case refused != "":
+		return LoginResult{}, a.fail(ctx, actor, refused)
 	case !good:
-		if err := a.countFailure(ctx, ac.ID); err != nil {
+		if err := a.attemptFailed(ctx, ac.ID); err != nil {
 			return LoginResult{}, err
 		}
 		return LoginResult{}, a.fail(ctx, actor, "bad_password")
+	}
+	// The right password: the reserved attempt is given back; a second
+	// factor, if any, reserves its own.
+	if err := a.releaseAttempt(ctx, ac.ID); err != nil {
+		return LoginResult{}, err
 	}
 	if Staff(ac.Role) && len(a.cfg.StaffNetworks) > 0 && !inNetworks(c.IP, a.cfg.StaffNetworks) {
 		if err := a.record(ctx, "auth.signin", audit.Denied, "staff_network", actor); err != nil {
@@ -336,6 +350,22 @@ func (a *Auth) Login(ctx context.Context, email, password string, c Client) (Log
 	return LoginResult{Token: token, Session: sess, Methods: ac.methods()}, nil
 }
 
+// shielded stops a flood from one address in memory, before any database
+// work, at every unauthenticated entry point; refusals are audited once a
+// minute with a count.
+func (a *Auth) shielded(ctx context.Context, ip, event string) error {
+	ok, report, n := a.shield.allow(ip, a.Users.Clock.Now())
+	if ok {
+		return nil
+	}
+	if report {
+		if err := a.record(ctx, event, audit.Denied, fmt.Sprintf("throttled: %d attempts from one address in the last minute", n), access.Actor{}); err != nil {
+			return err
+		}
+	}
+	return rateLimited(time.Second)
+}
+
 func (a *Auth) fail(ctx context.Context, actor access.Actor, class string) error {
 	if err := a.record(ctx, "auth.signin", "failure", class, actor); err != nil {
 		return err
@@ -343,21 +373,60 @@ func (a *Auth) fail(ctx context.Context, actor access.Actor, class string) error
 	return ErrInvalidCredentials
 }
 
-// countFailure adds a failed password or code to the account and locks it
-// at the threshold. It is one atomic statement per step, so failures on
-// several nodes add up.
-func (a *Auth) countFailure(ctx context.Context, userID string) error {
-	var failed, lockouts int
-	err := a.Users.DB.QueryRowContext(ctx, `UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins, lockouts`, userID).Scan(&failed, &lockouts)
+// reserveAttempt counts an attempt as failed before it is checked, in one
+// atomic statement that also refuses a locked or disabled account, so
+// attempts on several nodes, or in parallel, add up and none outruns the
+// lock. A right answer gives the attempt back (releaseAttempt) or clears the
+// count (succeeded); a wrong one may lock (attemptFailed).
+func (a *Auth) reserveAttempt(ctx context.Context, userID string) error {
+	var n int
+	err := a.Users.DB.QueryRowContext(ctx, `UPDATE users SET failed_logins = failed_logins + 1
+		WHERE id = $1 AND admin_locked = 0 AND locked_until <= $2 AND disabled_at IS NULL RETURNING failed_logins`,
+		userID, a.Users.Clock.Now().UnixMilli()).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrInvalidCredentials
+	}
 	if err != nil {
 		return err
 	}
-	p := a.cfg.Lockout
-	if failed < p.Threshold {
+	if n > a.cfg.Lockout.Threshold {
+		// Over the limit already (attempts racing the lock): lock, refuse.
+		if err := a.lock(ctx, userID); err != nil {
+			return err
+		}
+		return ErrInvalidCredentials
+	}
+	return nil
+}
+
+// releaseAttempt gives back a reserved attempt that turned out right.
+func (a *Auth) releaseAttempt(ctx context.Context, userID string) error {
+	_, err := a.Users.DB.ExecContext(ctx, `UPDATE users SET failed_logins = failed_logins - 1 WHERE id = $1 AND failed_logins > 0`, userID)
+	return err
+}
+
+// attemptFailed locks the account when a reserved attempt that failed
+// reached the threshold.
+func (a *Auth) attemptFailed(ctx context.Context, userID string) error {
+	var failed int
+	if err := a.Users.DB.QueryRowContext(ctx, `SELECT failed_logins FROM users WHERE id = $1`, userID).Scan(&failed); err != nil {
+		return err
+	}
+	if failed < a.cfg.Lockout.Threshold {
 		return nil
 	}
-	now := a.Users.Clock.Now()
-	until := now.Add(p.duration(lockouts))
+	return a.lock(ctx, userID)
+}
+
+// lock locks the account (once, however many attempts race here), ends
+// sign-ins waiting for a second factor, and records it.
+func (a *Auth) lock(ctx context.Context, userID string) error {
+	var lockouts int
+	if err := a.Users.DB.QueryRowContext(ctx, `SELECT lockouts FROM users WHERE id = $1`, userID).Scan(&lockouts); err != nil {
+		return err
+	}
+	p := a.cfg.Lockout
+	until := a.Users.Clock.Now().Add(p.duration(lockouts))
 	adminLock := 0
 	if lockouts+1 >= p.AdminAfter {
 		adminLock = 1
@@ -367,15 +436,18 @@ func (a *Auth) countFailure(ctx context.Context, userID string) error {
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		reason := "locked until " + until.Format(time.RFC3339)
-		if adminLock == 1 {
-			reason = "locked until an admin unlocks"
-		}
-		return a.Audit.Record(ctx, nil, audit.Event{Type: "auth.lockout", Outcome: audit.Success, Actor: access.Actor{UserID: userID},
-			Category: "security", Action: "sign-in", Reason: reason, ObjectIDs: []string{userID}})
+	if n, _ := res.RowsAffected(); n != 1 {
+		return nil // another attempt locked it first
 	}
-	return nil
+	if _, err := a.Sessions.EndPending(ctx, a.Users.DB, userID, session.EndMFAFailed); err != nil {
+		return err
+	}
+	reason := "locked until " + until.Format(time.RFC3339)
+	if adminLock == 1 {
+		reason = "locked until an admin unlocks"
+	}
+	return a.Audit.Record(ctx, nil, audit.Event{Type: "auth.lockout", Outcome: audit.Success, Actor: access.Actor{UserID: userID},
+		Category: "security", Action: "sign-in", Reason: reason, ObjectIDs: []string{userID}})
 }
 
 // succeeded clears the failure counters after a complete sign-in.
@@ -435,7 +507,12 @@ func (a *Auth) principal(ctx context.Context, token string, touch bool) (Princip
 		return Principal{}, fmt.Errorf("identity: user of session %s: %w", sess.ID, err)
 	}
 	if ac.disabled {
-		a.Sessions.End(ctx, a.Users.DB, sess.ID, session.EndDisabled)
+		if err := a.Sessions.End(ctx, a.Users.DB, sess.ID, session.EndDisabled); err != nil {
+			return Principal{}, err
+		}
+		if err := a.Audit.Record(ctx, nil, audit.Event{Type: "auth.session.end", Outcome: audit.Success, Actor: access.Actor{UserID: ac.ID, Role: ac.Role}, Category: "security", Action: "sign-in", Reason: session.EndDisabled}); err != nil {
+			return Principal{}, err
+		}
 		return Principal{}, session.ErrEnded
 	}
 	if touch {
@@ -480,6 +557,13 @@ func (a *Auth) SecondFactor(ctx context.Context, token, method, code string) (st
 		return "", session.Session{}, err
 	}
 	actor := access.Actor{UserID: ac.ID, Role: ac.Role, PatientID: ac.PatientID}
+	if method != "totp" && method != "recovery" {
+		return "", session.Session{}, fault.E(fault.Invalid, "Choose a way to confirm it's you: a code from your authenticator app, a passkey, or a recovery code.", nil)
+	}
+	if err := a.reserveAttempt(ctx, ac.ID); err != nil {
+		a.Sessions.End(ctx, a.Users.DB, sess.ID, session.EndMFAFailed)
+		return "", session.Session{}, err
+	}
 	var ok bool
 	switch method {
 	case "totp":
@@ -512,8 +596,9 @@ func (a *Auth) CompleteWithPasskey(ctx context.Context, token, userID string) (s
 	return a.complete(ctx, sess, actor, "webauthn")
 }
 
+// mfaFailed handles a wrong second factor whose attempt was reserved.
 func (a *Auth) mfaFailed(ctx context.Context, sess session.Session, actor access.Actor, method string) error {
-	if err := a.countFailure(ctx, actor.UserID); err != nil {
+	if err := a.attemptFailed(ctx, actor.UserID); err != nil {
 		return err
 	}
 	n, err := a.Sessions.CountMFAFailure(ctx, sess.ID)
@@ -524,7 +609,12 @@ func (a *Auth) mfaFailed(ctx context.Context, sess session.Session, actor access
 		return err
 	}
 	if n >= a.cfg.MaxMFAAttempts {
-		a.Sessions.End(ctx, a.Users.DB, sess.ID, session.EndMFAFailed)
+		if err := a.Sessions.End(ctx, a.Users.DB, sess.ID, session.EndMFAFailed); err != nil {
+			return err
+		}
+		if err := a.Audit.Record(ctx, nil, audit.Event{Type: "auth.session.end", Outcome: audit.Success, Actor: actor, Category: "security", Action: "sign-in", Reason: session.EndMFAFailed}); err != nil {
+			return err
+		}
 		return fault.E(fault.Unauthenticated, "Too many wrong codes. Please sign in again.", nil)
 	}
 	return ErrCode
@@ -582,6 +672,19 @@ func (a *Auth) useRecoveryCode(ctx context.Context, userID, code string) (bool, 
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
+}
+
+// CancelPending ends a sign-in that is waiting for its second factor (the
+// "cancel and sign out" button).
+func (a *Auth) CancelPending(ctx context.Context, token string) error {
+	sess, ac, err := a.Pending(ctx, token)
+	if err != nil {
+		return nil // nothing pending: nothing to end
+	}
+	if err := a.Sessions.End(ctx, a.Users.DB, sess.ID, session.EndSignOut); err != nil {
+		return err
+	}
+	return a.Audit.Record(ctx, nil, audit.Event{Type: "auth.session.end", Outcome: audit.Success, Actor: access.Actor{UserID: ac.ID, Role: ac.Role}, Category: "security", Action: "sign-in", Reason: session.EndSignOut})
 }
 
 // SignOut ends the session of token.

@@ -471,3 +471,114 @@ func TestChangeEmail(t *testing.T) {
 		t.Fatalf("change without recent sign-in: %v", err)
 	}
 }
+
+// Parallel guesses cannot outrun the lockout: at most the threshold of them
+// are checked, and a right code in the burst does not get in once locked.
+func TestParallelSecondFactorGuesses(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		cfg := identity.AuthConfig{PerIPAccount: identity.Bucket{Capacity: 1000, Per: 1}, PerIP: identity.Bucket{Capacity: 1000, Per: 1}}
+		e := newEnv(t, db, cfg)
+		var tokens []string
+		for range 40 {
+			r, err := e.auth.Login(ctx, "nurse@example.org", e.pw["nurse"], web)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tokens = append(tokens, r.Token)
+		}
+		var mu sync.Mutex
+		checked := 0
+		var wg sync.WaitGroup
+		for _, tok := range tokens {
+			wg.Go(func() {
+				_, _, err := e.auth.SecondFactor(ctx, tok, "totp", "000000")
+				if errors.Is(err, identity.ErrCode) {
+					mu.Lock()
+					checked++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if checked > 5 {
+			t.Fatalf("%d wrong codes were checked; the lockout allows 5", checked)
+		}
+		r, err := e.auth.Login(ctx, "nurse@example.org", e.pw["nurse"], web)
+		if err == nil {
+			if _, _, err := e.auth.SecondFactor(ctx, r.Token, "totp", e.code(t, "nurse")); err == nil {
+				t.Fatal("the right code got in on a locked account")
+			}
+		}
+	})
+}
+
+func TestActivationTriesAreSharedByParallelGuesses(t *testing.T) {
+	db := storetest.MustOpen(t, store.SQLite)
+	ctx := context.Background()
+	cfg := identity.AuthConfig{PerIPAccount: identity.Bucket{Capacity: 1000, Per: 1}, PerIP: identity.Bucket{Capacity: 1000, Per: 1}}
+	e := newEnv(t, db, cfg)
+	db.ExecContext(ctx, `INSERT INTO patients (id, mrn_index, mrn, family_name, given_name, birth_date, sex, address, phone, email, created_at, updated_at)
+		VALUES ('pX', $1, $2, $2, $2, $2, $2, $2, $2, $2, 0, 0)`, []byte("pX"), []byte("x"))
+	var mu sync.Mutex
+	checks := 0
+	e.auth.MatchPatient = func(context.Context, string, string, string) (string, bool, error) {
+		mu.Lock()
+		checks++
+		mu.Unlock()
+		return "", false, nil
+	}
+	fd := access.Actor{UserID: e.users["admin"].ID, Role: access.FrontDesk}
+	d, err := access.New(db, e.clk).Decide(ctx, fd, access.Update, access.Demographics, "pX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, err := e.auth.IssueActivation(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			e.auth.Activate(ctx, identity.Activation{Code: code, BirthDate: "1900-01-01", FamilyName: "Nobody", Email: "x@example.org", Password: "long enough password here"}, web)
+		})
+	}
+	wg.Wait()
+	if checks > identity.MaxActivationTries {
+		t.Fatalf("%d identity checks for one code; at most %d", checks, identity.MaxActivationTries)
+	}
+}
+
+func TestReenrollNeedsRecentProof(t *testing.T) {
+	db := storetest.MustOpen(t, store.SQLite)
+	ctx := context.Background()
+	e := newEnv(t, db, identity.AuthConfig{})
+	r, _ := e.auth.Login(ctx, "nurse@example.org", e.pw["nurse"], web)
+	tok, _, _ := e.auth.SecondFactor(ctx, r.Token, "totp", e.code(t, "nurse"))
+	p, _ := e.auth.Authenticate(ctx, tok)
+	if _, err := e.auth.BeginTOTP(ctx, p, practice); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Advance(20 * time.Minute)
+	p, _ = e.auth.Authenticate(ctx, tok)
+	if _, err := e.auth.PendingTOTP(ctx, p, practice); !errors.Is(err, identity.ErrStepUp) {
+		t.Fatalf("PendingTOTP without a recent proof: %v", err)
+	}
+	if _, _, err := e.auth.ConfirmTOTP(ctx, p, "123456"); !errors.Is(err, identity.ErrStepUp) {
+		t.Fatalf("ConfirmTOTP without a recent proof: %v", err)
+	}
+}
+
+func TestReauthenticateRespectsLock(t *testing.T) {
+	db := storetest.MustOpen(t, store.SQLite)
+	ctx := context.Background()
+	e := newEnv(t, db, identity.AuthConfig{PerIPAccount: identity.Bucket{Capacity: 1000, Per: 1}})
+	r, _ := e.auth.Login(ctx, "patient@example.org", e.pw["patient"], web)
+	p, _ := e.auth.Authenticate(ctx, r.Token)
+	for range 5 {
+		e.auth.Reauthenticate(ctx, p, "wrong wrong wrong wrong", "", "")
+	}
+	if err := e.auth.Reauthenticate(ctx, p, e.pw["patient"], "", ""); err == nil {
+		t.Fatal("re-authentication succeeded on a locked account")
+	}
+}

@@ -44,17 +44,37 @@ func (a *Auth) RequireRecent(p Principal) error {
 	return nil
 }
 
+// requireRecentUnlessEnrolling: a session that exists only to enroll its
+// first factor was just proven by the password; any other must be recent.
+func (a *Auth) requireRecentUnlessEnrolling(p Principal) error {
+	if p.Session.State == session.Enroll {
+		return nil
+	}
+	return a.RequireRecent(p)
+}
+
 // Reauthenticate checks the password of a signed-in user (and their second
 // factor when they have one) and marks the session as freshly proven.
 func (a *Auth) Reauthenticate(ctx context.Context, p Principal, password, method, code string) error {
-	release, ok := a.pool.acquire(ctx)
+	ok, wait, err := a.Throttle.Take(ctx, "reauth:"+p.User.ID, a.cfg.PerIPAccount)
+	if err != nil {
+		return err
+	}
 	if !ok {
-		return rateLimited(5 * time.Second)
+		return rateLimited(wait)
 	}
 	ac, err := a.loadByID(ctx, p.User.ID)
 	if err != nil {
-		release()
 		return err
+	}
+	// The attempt is reserved (and refused on a locked account) before any
+	// check, so parallel guesses cannot outrun the lockout.
+	if err := a.reserveAttempt(ctx, ac.ID); err != nil {
+		return err
+	}
+	release, ok := a.pool.acquire(ctx)
+	if !ok {
+		return rateLimited(5 * time.Second)
 	}
 	good, _, _ := VerifyPassword(password, ac.hash, a.Users.Argon2)
 	release()
@@ -72,11 +92,16 @@ func (a *Auth) Reauthenticate(ctx context.Context, p Principal, password, method
 		}
 	}
 	if !good {
-		if err := a.countFailure(ctx, ac.ID); err != nil {
+		if err := a.attemptFailed(ctx, ac.ID); err != nil {
 			return err
 		}
-		a.Audit.Record(ctx, nil, audit.Event{Type: "auth.reauth", Outcome: "failure", Actor: p.Actor(), Category: "security", Action: "sign-in"})
+		if err := a.Audit.Record(ctx, nil, audit.Event{Type: "auth.reauth", Outcome: "failure", Actor: p.Actor(), Category: "security", Action: "sign-in"}); err != nil {
+			return err
+		}
 		return fault.E(fault.Unauthenticated, "That did not match. Check your password and code and try again.", nil)
+	}
+	if err := a.succeeded(ctx, ac.ID); err != nil {
+		return err
 	}
 	if err := a.Sessions.Reauthenticated(ctx, p.Session.ID); err != nil {
 		return err
@@ -94,10 +119,8 @@ type TOTPEnrollment struct {
 // BeginTOTP makes a new secret, kept pending until a code from it is
 // confirmed.
 func (a *Auth) BeginTOTP(ctx context.Context, p Principal, issuer string) (TOTPEnrollment, error) {
-	if p.Session.State != session.Enroll {
-		if err := a.RequireRecent(p); err != nil {
-			return TOTPEnrollment{}, err
-		}
+	if err := a.requireRecentUnlessEnrolling(p); err != nil {
+		return TOTPEnrollment{}, err
 	}
 	key, err := totp.Generate(totp.GenerateOpts{Issuer: issuer, AccountName: p.User.Email, Period: totpPeriod, SecretSize: 20, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
 	if err != nil {
@@ -116,6 +139,9 @@ func (a *Auth) BeginTOTP(ctx context.Context, p Principal, issuer string) (TOTPE
 // PendingTOTP shows the enrollment already started, so a mistyped code
 // does not make the user scan a new QR code.
 func (a *Auth) PendingTOTP(ctx context.Context, p Principal, issuer string) (TOTPEnrollment, error) {
+	if err := a.requireRecentUnlessEnrolling(p); err != nil {
+		return TOTPEnrollment{}, err
+	}
 	var ct []byte
 	if err := a.Users.DB.QueryRowContext(ctx, `SELECT totp_pending FROM users WHERE id = $1`, p.User.ID).Scan(&ct); err != nil || ct == nil {
 		return TOTPEnrollment{}, fault.E(fault.Conflict, "Start again: the set-up code has expired or was already used.", err)
@@ -150,6 +176,9 @@ func enrollmentView(key *otp.Key) (TOTPEnrollment, error) {
 // authenticator. It returns fresh recovery codes if the user had none, and,
 // for a session that was waiting on enrollment, its new token.
 func (a *Auth) ConfirmTOTP(ctx context.Context, p Principal, code string) (codes []string, newToken string, err error) {
+	if err := a.requireRecentUnlessEnrolling(p); err != nil {
+		return nil, "", err
+	}
 	var ct []byte
 	if err := a.Users.DB.QueryRowContext(ctx, `SELECT totp_pending FROM users WHERE id = $1`, p.User.ID).Scan(&ct); err != nil {
 		return nil, "", err
@@ -242,19 +271,40 @@ func (a *Auth) ChangePassword(ctx context.Context, p Principal, current, next, p
 	if err != nil {
 		return "", err
 	}
-	if good, _, _ := VerifyPassword(current, ac.hash, a.Users.Argon2); !good {
-		return "", fault.E(fault.Invalid, "Your current password is not right.", nil)
-	}
 	if err := passwords.Check(a.policyInput(ac, next, practice)); err != nil {
 		return "", err
 	}
-	hash, err := HashPassword(next, a.Users.Argon2)
+	if err := a.reserveAttempt(ctx, ac.ID); err != nil {
+		return "", err
+	}
+	release, ok := a.pool.acquire(ctx)
+	if !ok {
+		return "", rateLimited(5 * time.Second)
+	}
+	good, _, _ := VerifyPassword(current, ac.hash, a.Users.Argon2)
+	var hash string
+	if good {
+		hash, err = HashPassword(next, a.Users.Argon2)
+	}
+	release()
+	if !good {
+		if err := a.attemptFailed(ctx, ac.ID); err != nil {
+			return "", err
+		}
+		if err := a.Audit.Record(ctx, nil, audit.Event{Type: "auth.password.change", Outcome: "failure", Actor: p.Actor(), Category: "security", Action: "update", Reason: "bad_current_password"}); err != nil {
+			return "", err
+		}
+		return "", fault.E(fault.Invalid, "Your current password is not right.", nil)
+	}
 	if err != nil {
+		return "", err
+	}
+	if err := a.succeeded(ctx, ac.ID); err != nil {
 		return "", err
 	}
 	var token string
 	err = a.Users.DB.InTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3`, hash, a.Users.Clock.Now().UnixMilli(), p.User.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1, password_changed_at = $2, totp_pending = NULL WHERE id = $3`, hash, a.Users.Clock.Now().UnixMilli(), p.User.ID); err != nil {
 			return err
 		}
 		if _, err := a.Sessions.EndUser(ctx, tx, p.User.ID, session.EndPasswordChange, p.Session.ID); err != nil {
@@ -271,6 +321,9 @@ func (a *Auth) ChangePassword(ctx context.Context, p Principal, current, next, p
 // RequestPasswordReset emails a single-use link valid for 30 minutes if the
 // account exists. Its answer never says whether it does.
 func (a *Auth) RequestPasswordReset(ctx context.Context, email, linkBase string, c Client) error {
+	if err := a.shielded(ctx, c.IP, "auth.password.reset_requested"); err != nil {
+		return err
+	}
 	ok, wait, err := a.Throttle.Take(ctx, "reset:"+c.IP, a.cfg.PerIPAccount)
 	if err != nil {
 		return err
@@ -343,7 +396,7 @@ func (a *Auth) ResetPassword(ctx context.Context, token, next, practice string) 
 		if n, _ := res.RowsAffected(); n != 1 {
 			return errResetLink
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1, password_changed_at = $2, failed_logins = 0, locked_until = 0 WHERE id = $3`, hash, now, userID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1, password_changed_at = $2, failed_logins = 0, locked_until = 0, totp_pending = NULL WHERE id = $3`, hash, now, userID); err != nil {
 			return err
 		}
 		if _, err := a.Sessions.EndUser(ctx, tx, userID, session.EndPasswordReset, ""); err != nil {

@@ -110,6 +110,10 @@ func (a *Auth) FinishPasskeySignIn(ctx context.Context, token, ceremonyID string
 	if err != nil {
 		return "", session.Session{}, err
 	}
+	if err := a.reserveAttempt(ctx, ac.ID); err != nil {
+		a.Sessions.End(ctx, a.Users.DB, sess.ID, session.EndMFAFailed)
+		return "", session.Session{}, err
+	}
 	userID, err := a.Passkeys.FinishLogin(ctx, ceremonyID, response, func(string) (bool, error) { return Staff(ac.Role), nil })
 	if err != nil {
 		return "", session.Session{}, a.mfaFailed(ctx, sess, Principal{User: ac.User}.Actor(), "webauthn")

@@ -123,7 +123,10 @@ type Store struct {
 	DB    *store.DB
 	Keys  *keyring.Keyring
 	Clock clock.Clock
-	cfg   Config
+	// OnExpire, if set, records a session ended by a timeout (the audit
+	// log); its error fails the request.
+	OnExpire func(ctx context.Context, sess Session, reason string) error
+	cfg      Config
 }
 
 // NewStore returns a Store with cfg's zero fields defaulted.
@@ -212,13 +215,29 @@ func (s *Store) Lookup(ctx context.Context, token string) (Session, error) {
 	now := s.Clock.Now()
 	switch {
 	case !now.Before(sess.ExpiresAt):
-		s.End(ctx, s.DB, sess.ID, EndAbsolute)
+		if err := s.expire(ctx, sess, EndAbsolute); err != nil {
+			return Session{}, err
+		}
 		return Session{}, fault.E(fault.Unauthenticated, "Your session has ended. Please sign in again.", fmt.Errorf("session: %s: %s", sess.ID, EndAbsolute))
 	case !now.Before(sess.LastSeen.Add(sess.IdleTimeout)):
-		s.End(ctx, s.DB, sess.ID, EndIdle)
+		if err := s.expire(ctx, sess, EndIdle); err != nil {
+			return Session{}, err
+		}
 		return Session{}, fault.E(fault.Unauthenticated, "You were signed out because the page was left alone for a while. Please sign in again.", fmt.Errorf("session: %s: %s", sess.ID, EndIdle))
 	}
 	return sess, nil
+}
+
+// expire ends a timed-out session once and records it.
+func (s *Store) expire(ctx context.Context, sess Session, reason string) error {
+	res, err := s.DB.ExecContext(ctx, `UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL`, s.Clock.Now().UnixMilli(), reason, sess.ID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 1 && s.OnExpire != nil {
+		return s.OnExpire(ctx, sess, reason)
+	}
+	return nil
 }
 
 // Touch records activity, at most once per TouchEvery, and returns the
@@ -324,4 +343,15 @@ func (s *Store) List(ctx context.Context, userID string) ([]Session, error) {
 		out = append(out, sess)
 	}
 	return out, rows.Err()
+}
+
+// EndPending ends a user's sign-ins that are still waiting for a second
+// factor (when the account locks).
+func (s *Store) EndPending(ctx context.Context, q store.Querier, userID, reason string) (int64, error) {
+	res, err := q.ExecContext(ctx, `UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE user_id = $3 AND state = 'mfa' AND ended_at IS NULL`,
+		s.Clock.Now().UnixMilli(), reason, userID)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }

@@ -5,6 +5,8 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"path"
+	"strings"
 
 	"uroportal/internal/fault"
 	"uroportal/internal/identity"
@@ -186,13 +188,34 @@ type confirmPage struct {
 	MFA   bool
 }
 
-// safeNext keeps redirects on this site.
+// safeNext keeps the redirect after a proof of identity on this site's
+// account pages.
 func safeNext(next string) string {
-	u, err := url.Parse(next)
-	if err != nil || next == "" || u.IsAbs() || u.Host != "" || len(next) < 1 || next[0] != '/' || len(next) > 1 && (next[1] == '/' || next[1] == '\\') {
+	p := localPath(next, "/account")
+	if p != "/account" && !strings.HasPrefix(p, "/account/") {
 		return "/account"
 	}
-	return next
+	return p
+}
+
+// localPath returns next if it is a plain path on this site, else def. A
+// path with a backslash, a control character, a scheme, a host or a query
+// is refused outright rather than repaired: browsers read "/\\evil" as
+// "//evil".
+func localPath(next, def string) string {
+	if next == "" || len(next) > 200 || next[0] != '/' || strings.ContainsAny(next, "\\?#@:") {
+		return def
+	}
+	for _, r := range next {
+		if r < 0x20 || r == 0x7f {
+			return def
+		}
+	}
+	clean := path.Clean(next)
+	if strings.HasPrefix(clean, "//") || clean != next && clean+"/" != next {
+		return def
+	}
+	return clean
 }
 
 func (s *Server) confirmForm(w http.ResponseWriter, r *http.Request) error {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -277,6 +276,11 @@ func (s *Server) signout(w http.ResponseWriter, r *http.Request) error {
 		if err := s.auth.SignOut(r.Context(), p); err != nil {
 			return err
 		}
+	} else if token, _ := requestToken(r); token != "" && s.auth != nil {
+		// A sign-in waiting for its second factor, cancelled.
+		if err := s.auth.CancelPending(r.Context(), token); err != nil {
+			return err
+		}
 	}
 	clearSessionCookie(w)
 	http.Redirect(w, r, "/signin?notice=signedout", http.StatusSeeOther)
@@ -306,10 +310,6 @@ func (s *Server) keepalive(w http.ResponseWriter, r *http.Request) error {
 	if r.Header.Get(CSRFHeader) != "" {
 		return writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	}
-	back := r.PostFormValue("back")
-	if u, err := url.Parse(back); err != nil || back == "" || u.IsAbs() || !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") {
-		back = "/"
-	}
-	http.Redirect(w, r, back, http.StatusSeeOther)
+	http.Redirect(w, r, localPath(r.PostFormValue("back"), "/"), http.StatusSeeOther)
 	return nil
 }

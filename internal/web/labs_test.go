@@ -109,3 +109,26 @@ func TestLabsPage(t *testing.T) {
 		t.Fatalf("API other patient: %d %v", w.Code, e)
 	}
 }
+
+func TestLocalPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"/account/mfa":         "/account/mfa",
+		"/account/passkeys":    "/account/passkeys",
+		"/./\\evil.example":    "/account",
+		"/\\evil.example":      "/account",
+		"//evil.example":       "/account",
+		"https://evil.example": "/account",
+		"/account/../x":        "/account",
+		"/x":                   "/account",
+		"/account/\x00":        "/account",
+		"/account?next=//evil": "/account",
+		"":                     "/account",
+	} {
+		if got := safeNext(in); got != want {
+			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := localPath("/patients/p1/results", "/"); got != "/patients/p1/results" {
+		t.Errorf("localPath of a plain path = %q", got)
+	}
+}
