@@ -336,3 +336,23 @@ func TestTwoNodesShareSignInState(t *testing.T) {
 	}
 	_ = store.Postgres
 }
+
+// An API token does not work as a browser cookie (and the reverse): each
+// kind of session is only good where it was issued.
+func TestTokenKindsDoNotMix(t *testing.T) {
+	cfg := demoConfig(t, "")
+	base, stop := startReal(t, cfg)
+	defer stop()
+	pat := findLogin(t, cfg.DataDir, "patient")
+	tok := apiSignIn(t, base, pat)
+	req, _ := http.NewRequest("GET", base+"/api/v1/me", nil)
+	req.AddCookie(&http.Cookie{Name: web.SessionCookie, Value: tok})
+	res, err := insecure.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 401 {
+		t.Fatalf("an API token used as a cookie: %d", res.StatusCode)
+	}
+}

@@ -85,6 +85,7 @@ var errActivation = fault.E(fault.Invalid, "The activation code, date of birth o
 // Activate checks a code with the patient's date of birth and family name
 // and creates their account. Three wrong tries burn the code.
 func (a *Auth) Activate(ctx context.Context, in Activation, c Client) (LoginResult, error) {
+	c.IP = AddressKey(c.IP)
 	if err := a.shielded(ctx, c.IP, "account.activation"); err != nil {
 		return LoginResult{}, err
 	}

@@ -246,6 +246,7 @@ func (a *Auth) Login(ctx context.Context, email, password string, c Client) (Log
 		return LoginResult{}, ErrInvalidCredentials
 	}
 	email = NormalizeEmail(email)
+	c.IP = AddressKey(c.IP)
 	if err := a.shielded(ctx, c.IP, "auth.signin"); err != nil {
 		return LoginResult{}, err
 	}
@@ -348,6 +349,22 @@ func (a *Auth) Login(ctx context.Context, email, password string, c Client) (Log
 		return LoginResult{}, err
 	}
 	return LoginResult{Token: token, Session: sess, Methods: ac.methods()}, nil
+}
+
+// AddressKey is the unit of per-address limits: an IPv4 address, or the /64
+// of an IPv6 address (one subscriber's block, which an attacker could
+// otherwise rotate through).
+func AddressKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.Unmap()
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.String()
 }
 
 // shielded stops a flood from one address in memory, before any database

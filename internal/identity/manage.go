@@ -310,6 +310,9 @@ func (a *Auth) ChangePassword(ctx context.Context, p Principal, current, next, p
 		if _, err := a.Sessions.EndUser(ctx, tx, p.User.ID, session.EndPasswordChange, p.Session.ID); err != nil {
 			return err
 		}
+		if err := a.spendResetLinks(ctx, tx, p.User.ID); err != nil {
+			return err
+		}
 		if token, err = a.Sessions.Advance(ctx, tx, p.Session.ID, p.Session.State); err != nil {
 			return err
 		}
@@ -321,6 +324,7 @@ func (a *Auth) ChangePassword(ctx context.Context, p Principal, current, next, p
 // RequestPasswordReset emails a single-use link valid for 30 minutes if the
 // account exists. Its answer never says whether it does.
 func (a *Auth) RequestPasswordReset(ctx context.Context, email, linkBase string, c Client) error {
+	c.IP = AddressKey(c.IP)
 	if err := a.shielded(ctx, c.IP, "auth.password.reset_requested"); err != nil {
 		return err
 	}
@@ -341,6 +345,13 @@ func (a *Auth) RequestPasswordReset(ctx context.Context, email, linkBase string,
 	if ac.disabled {
 		return a.Audit.Record(ctx, nil, audit.Event{Type: "auth.password.reset_requested", Outcome: "failure", Actor: access.Actor{UserID: ac.ID, Role: ac.Role}, Category: "security", Action: "update", Reason: "disabled"})
 	}
+	// At most a few reset emails an hour to one account, from anywhere, so
+	// nobody can flood a person's inbox; the answer looks the same.
+	if ok, _, err := a.Throttle.Take(ctx, "reset-account:"+ac.ID, Bucket{Capacity: 3, Per: 3.0 / 3600}); err != nil {
+		return err
+	} else if !ok {
+		return a.Audit.Record(ctx, nil, audit.Event{Type: "auth.password.reset_requested", Outcome: audit.Denied, Actor: access.Actor{UserID: ac.ID, Role: ac.Role}, Category: "security", Action: "update", Reason: "throttled"})
+	}
 	raw := make([]byte, 32)
 	rand.Read(raw)
 	token := base64.RawURLEncoding.EncodeToString(raw)
@@ -356,6 +367,12 @@ func (a *Auth) RequestPasswordReset(ctx context.Context, email, linkBase string,
 		}
 		return a.Audit.Record(ctx, tx, audit.Event{Type: "auth.password.reset_requested", Outcome: audit.Success, Actor: access.Actor{UserID: ac.ID, Role: ac.Role}, Category: "security", Action: "update"})
 	})
+}
+
+// spendResetLinks makes every outstanding reset link of a user useless.
+func (a *Auth) spendResetLinks(ctx context.Context, tx *sql.Tx, userID string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE password_resets SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL`, a.Users.Clock.Now().UnixMilli(), userID)
+	return err
 }
 
 var errResetLink = fault.E(fault.Invalid, "This reset link has expired or was already used. Ask for a new one.", nil)
@@ -400,6 +417,9 @@ func (a *Auth) ResetPassword(ctx context.Context, token, next, practice string) 
 			return err
 		}
 		if _, err := a.Sessions.EndUser(ctx, tx, userID, session.EndPasswordReset, ""); err != nil {
+			return err
+		}
+		if err := a.spendResetLinks(ctx, tx, userID); err != nil {
 			return err
 		}
 		return a.Audit.Record(ctx, tx, audit.Event{Type: "auth.password.reset", Outcome: audit.Success, Actor: access.Actor{UserID: userID, Role: ac.Role}, Category: "security", Action: "update"})

@@ -94,8 +94,15 @@ func (a *Auth) ListPasskeys(ctx context.Context, p Principal) ([]passkey.Info, e
 
 // BeginPasskeySignIn starts the passkey step of a pending sign-in.
 func (a *Auth) BeginPasskeySignIn(ctx context.Context, token string) (json.RawMessage, string, error) {
-	if _, _, err := a.Pending(ctx, token); err != nil {
+	sess, _, err := a.Pending(ctx, token)
+	if err != nil {
 		return nil, "", err
+	}
+	// Each ceremony writes a row: a few per pending sign-in are plenty.
+	if ok, wait, err := a.Throttle.Take(ctx, "passkey-begin:"+sess.ID, Bucket{Capacity: 5, Per: 1.0 / 60}); err != nil {
+		return nil, "", err
+	} else if !ok {
+		return nil, "", rateLimited(wait)
 	}
 	if a.Passkeys == nil {
 		return nil, "", fault.E(fault.NotFound, "Passkeys are not available here.", nil)

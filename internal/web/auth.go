@@ -97,6 +97,11 @@ func (s *Server) loadPrincipal(next http.Handler) http.Handler {
 		} else {
 			p, err = s.auth.Authenticate(r.Context(), token)
 		}
+		// A browser session's token works only as the cookie, an API
+		// session's only as a bearer token.
+		if err == nil && (p.Session.Kind == session.API) != bearer {
+			err = session.ErrEnded
+		}
 		if err != nil {
 			if !bearer {
 				if _, pending := s.pendingOK(r, token); !pending {
