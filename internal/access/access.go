@@ -55,6 +55,8 @@ const (
 	Results      Category = "results"
 	// AccessHistory is the record of who looked at a patient's data.
 	AccessHistory Category = "access_history"
+	// AuditLog is the practice's whole audit log (reports and exports).
+	AuditLog Category = "audit"
 )
 
 // Action is what the actor does with the data.
@@ -65,6 +67,7 @@ const (
 	View   Action = "view"
 	Create Action = "create"
 	Update Action = "update"
+	Export Action = "export"
 )
 
 // Relation is what must hold between the actor and the patient.
@@ -76,6 +79,7 @@ const (
 	CareTeam                       // the actor is on the patient's care team
 	ProxyScope                     // the actor is the patient's proxy, unexpired, unrevoked
 	AnyPatient                     // any patient of the practice
+	Practice                       // practice-wide data about no one patient
 )
 
 // Rule allows a role some actions on a category under a relation.
@@ -124,6 +128,9 @@ type Decision struct {
 // Actor is who was granted.
 func (d Decision) Actor() Actor { return d.actor }
 
+// Action is what was granted.
+func (d Decision) Action() Action { return d.action }
+
 // PatientID is the patient the decision is about.
 func (d Decision) PatientID() string { return d.patientID }
 
@@ -144,6 +151,25 @@ type Policy struct {
 
 // New returns the policy over db's relation tables.
 func New(db *store.DB, clk clock.Clock) *Policy { return &Policy{db: db, clock: clk} }
+
+// DecidePractice grants an action on practice-wide data (no patient), such
+// as the audit log, or returns ErrDenied.
+func (p *Policy) DecidePractice(actor Actor, action Action, category Category) (Decision, error) {
+	if actor.UserID == "" || !actor.Role.Valid() {
+		return Decision{}, ErrDenied
+	}
+	for _, r := range rules {
+		if r.Role == actor.Role && r.Category == category && r.Actions[action] && r.Relation == Practice {
+			return Decision{actor: actor, action: action, category: category, relation: Practice}, nil
+		}
+	}
+	return Decision{}, ErrDenied
+}
+
+// PermitsPractice reports whether d grants action on practice-wide category.
+func (d Decision) PermitsPractice(action Action, category Category) bool {
+	return d.relation == Practice && d.action == action && d.category == category
+}
 
 // Decide grants action on category of patientID to actor, or returns
 // ErrDenied.

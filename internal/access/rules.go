@@ -27,6 +27,8 @@ var rules = []Rule{
 	// Billing sees who the patient is, not what their results say.
 	{Role: Billing, Category: Demographics, Actions: set(View), Relation: AnyPatient},
 
-	// Practice admin, security officer and auditor have no clinical access
-	// here; break-glass and audit data arrive with their own rules.
+	// The security officer and the auditor read and export the audit log;
+	// no clinical access (break-glass arrives with its own rules).
+	{Role: Security, Category: AuditLog, Actions: set(View, Export), Relation: Practice},
+	{Role: Auditor, Category: AuditLog, Actions: set(View, Export), Relation: Practice},
 }

@@ -37,3 +37,37 @@ func TestPatientSeesWhoViewedTheirPSA(t *testing.T) {
 		t.Fatalf("a proxy of another patient read this history: %d", st)
 	}
 }
+
+func TestSecurityOfficerAuditReport(t *testing.T) {
+	cfg := demoConfig(t, "")
+	base, stop := startReal(t, cfg)
+	defer stop()
+	apiCall(t, "POST", base+"/api/v1/auth/login", "", map[string]string{"email": "nobody@example.org", "password": "wrong wrong wrong wrong"})
+	sec := signInBrowser(t, base, findLogin(t, cfg.DataDir, "security"))
+	st, page := sec.get("/security/audit?type=auth.signin&outcome=failure")
+	if st != 200 || !strings.Contains(page, "unknown_account") {
+		t.Fatalf("report: %d", st)
+	}
+	res, err := sec.c.Get(base + "/security/audit/export/csv?type=auth.signin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, 4096)
+	n, _ := res.Body.Read(body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.HasPrefix(string(body[:n]), "seq,time_utc,type") || !strings.Contains(res.Header.Get("Content-Disposition"), "attachment") {
+		t.Fatalf("CSV export: %d %q", res.StatusCode, body[:n])
+	}
+	if st, _ := sec.get("/security/audit?from=yesterday"); st != 400 {
+		t.Fatalf("bad date: %d", st)
+	}
+	nurse := signInBrowser(t, base, findLogin(t, cfg.DataDir, "nurse"))
+	if st, _ := nurse.get("/security/audit"); st != 404 {
+		t.Fatalf("a nurse opened the audit log: %d", st)
+	}
+	// The export itself is in the log.
+	_, page = sec.get("/security/audit?type=audit.report.export")
+	if !strings.Contains(page, "audit.report.export") {
+		t.Fatal("the export was not recorded")
+	}
+}

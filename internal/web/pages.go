@@ -36,6 +36,7 @@ var pageList = []pageDef{
 	{Name: "passkeys", File: "passkeys.html"},
 	{Name: "email", File: "email.html"},
 	{Name: "history", File: "history.html"},
+	{Name: "audit", File: "audit.html"},
 }
 
 type pageDef struct {

@@ -5,11 +5,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"uroportal/internal/audit"
 	"uroportal/internal/identity"
 	"uroportal/internal/identity/passkey"
 	"uroportal/internal/session"
@@ -145,6 +147,16 @@ var pageSamples = map[string]struct {
 		}
 		if !strings.Contains(rows[2].textContent(), "Emergency access") {
 			t.Error("break-glass access is not marked")
+		}
+	}},
+	"audit": {"Audit log", auditPage{Form: url.Values{"type": {"auth.signin"}}, Sort: "time", Desc: true, Sorts: []string{"time", "type"}, CSV: "/security/audit/export/csv?type=auth.signin", JSON: "/security/audit/export/json?type=auth.signin",
+		Rows: []audit.Stored{{Seq: 7, At: time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC), Type: "auth.signin", Outcome: "failure", ActorID: "u1", ActorRole: "nurse", Reason: "bad_password"}},
+		Next: "/security/audit?after=7"}, func(t *testing.T, doc *node) {
+		if doc.one(t, "input", "name", "type").attrs["value"] != "auth.signin" {
+			t.Error("the filter is not kept")
+		}
+		if !strings.Contains(doc.one(t, "table").textContent(), "bad_password") || len(doc.all("a", "href", "/security/audit/export/csv?type=auth.signin")) != 1 {
+			t.Error("report row or export link missing")
 		}
 	}},
 	"error": {"Page not found", errorView{Status: 404, Code: "not_found", Title: "Page not found",

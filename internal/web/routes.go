@@ -47,6 +47,10 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /activate", s.handle(s.activateForm))
 	s.mux.Handle("POST /activate", s.handle(s.activate))
 
+	// The security officer's and auditor's audit reports.
+	s.mux.Handle("GET /security/audit", s.handle(s.auditReport))
+	s.mux.Handle("GET /security/audit/export/{format}", s.handle(s.auditExport))
+
 	// The JSON API's sign-in (CONTRACT.md).
 	s.mux.Handle("POST /api/v1/auth/login", s.handle(s.apiLogin))
 	s.mux.Handle("POST /api/v1/auth/mfa", s.handle(s.apiMFA))

@@ -208,11 +208,15 @@ CREATE TABLE webauthn_ceremonies (
     expires_at BIGINT NOT NULL
 );
 
+CREATE INDEX audit_events_actor ON audit_events (actor_id, at);
+
 CREATE INDEX audit_events_at ON audit_events (at);
 
 CREATE INDEX audit_events_patient ON audit_events (patient_id, at);
 
 CREATE UNIQUE INDEX audit_events_seq ON audit_events (seq);
+
+CREATE INDEX audit_events_type ON audit_events (event_type, at);
 
 CREATE INDEX care_team_user ON care_team (user_id);
 
