@@ -87,7 +87,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, so ServeOpt
 		{Name: "database", Fn: func(ctx context.Context) error { return a.DB.PingContext(ctx) }},
 		{Name: "migrations", Fn: a.DB.CheckCurrent},
 		{Name: "keys", Fn: a.Keys.Ready},
-	}})
+	}, Handlers: a.witnessHandlers()})
 	if err != nil {
 		return err
 	}

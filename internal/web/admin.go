@@ -34,6 +34,9 @@ type AdminOptions struct {
 	Checks []Check
 	// CheckTimeout bounds each check; default 5s.
 	CheckTimeout time.Duration
+	// Handlers are further admin routes by pattern, e.g. the audit log's
+	// signed heads and proofs for outside witnesses.
+	Handlers map[string]http.Handler
 }
 
 // NewAdmin returns the admin handler: GET /healthz (200 "ok" while the
@@ -76,6 +79,9 @@ func NewAdmin(opts AdminOptions) (http.Handler, error) {
 		ErrorHandling:     promhttp.ContinueOnError,
 		EnableOpenMetrics: false,
 	}))
+	for pattern, handler := range opts.Handlers {
+		mux.Handle(pattern, handler)
+	}
 	var h http.Handler = mux
 	h = SecurityHeaders(h)
 	h = Recover(opts.Logger, plainError)(h)
