@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"uroportal/internal/access"
+	"uroportal/internal/audit"
 	"uroportal/internal/config"
 	"uroportal/internal/demo"
 	"uroportal/internal/logs"
@@ -98,6 +101,16 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, so ServeOpt
 		log.Warn("no SMTP server configured (--smtp-host): emails such as password-reset links stay queued and are not sent")
 	}
 	go a.janitor(ctx)
+	sinks, err := a.auditSinks()
+	if err != nil {
+		return err
+	}
+	for _, sink := range sinks {
+		sh := &audit.Shipper{Log: a.Audit, Sink: sink, Node: hostname()}
+		go sh.Run(ctx, 5*time.Second, func(err error) {
+			log.Error("audit shipping failed; it will resume from where it stopped", slog.String(logs.KeyError, err.Error()))
+		})
+	}
 	go a.Audit.RunCheckpoints(ctx, 10*time.Second, func(err error) {
 		log.Error("audit checkpoint failed", slog.String(logs.KeyError, err.Error()))
 	})
@@ -176,4 +189,29 @@ func (a *App) janitor(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// auditSinks are the configured outgoing audit streams.
+func (a *App) auditSinks() ([]audit.Sink, error) {
+	var sinks []audit.Sink
+	if a.Cfg.AuditJSONL != "" {
+		sinks = append(sinks, &audit.JSONLines{Path: a.Cfg.AuditJSONL})
+	}
+	if a.Cfg.AuditSyslog != "" {
+		host, _, _ := net.SplitHostPort(a.Cfg.AuditSyslog)
+		tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+		if a.Cfg.AuditSyslogCA != "" {
+			pem, err := os.ReadFile(a.Cfg.AuditSyslogCA)
+			if err != nil {
+				return nil, fmt.Errorf("UROPORTAL_AUDIT_SYSLOG_CA: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("UROPORTAL_AUDIT_SYSLOG_CA %s holds no PEM certificate", a.Cfg.AuditSyslogCA)
+			}
+			tc.RootCAs = pool
+		}
+		sinks = append(sinks, &audit.Syslog{Addr: a.Cfg.AuditSyslog, TLS: tc, Hostname: hostname()})
+	}
+	return sinks, nil
 }

@@ -99,9 +99,7 @@ func (l *Log) Search(ctx context.Context, d access.Decision, f Filter) ([]Stored
 		if err := scanRow(rows, &r, &seq); err != nil {
 			return nil, err
 		}
-		out = append(out, Stored{Seq: r.Seq, At: time.UnixMilli(r.At).UTC(), Type: r.Type, Outcome: r.Outcome, ActorID: r.ActorID, ActorRole: r.ActorRole,
-			ActingFor: r.ActingFor, PatientID: r.PatientID, Category: r.Category, Action: r.Action, ObjectIDs: r.ObjectIDs,
-			RequestID: r.RequestID, SourceIP: r.SourceIP, UserAgent: r.UserAgent, Reason: r.Reason, Node: r.Node})
+		out = append(out, storedOf(r))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

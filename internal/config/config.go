@@ -56,6 +56,14 @@ type Config struct {
 	Argon2MemoryMiB int
 	Argon2Passes    int
 
+	// AuditJSONL, if set, streams the audit log as JSON lines to this file
+	// ("-" for standard output); AuditSyslog to this host:port as RFC 5424
+	// over TLS (AuditSyslogCA: a PEM file of the collector's CA, else the
+	// system roots).
+	AuditJSONL    string
+	AuditSyslog   string
+	AuditSyslogCA string
+
 	// Outgoing email (no PHI ever). Without SMTPHost mail stays queued.
 	SMTPHost     string
 	SMTPPort     int
@@ -117,6 +125,9 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	str("KEK", &c.KEK)
 	str("KEK_FILE", &c.KEKFile)
 	str("AUDIT_KEY_FILE", &c.AuditKeyFile)
+	str("AUDIT_JSONL", &c.AuditJSONL)
+	str("AUDIT_SYSLOG", &c.AuditSyslog)
+	str("AUDIT_SYSLOG_CA", &c.AuditSyslogCA)
 	str("PRACTICE_NAME", &c.PracticeName)
 	str("LOG_LEVEL", &c.LogLevel)
 	if f := getenv("UROPORTAL_DATABASE_FILE"); f != "" {
@@ -261,6 +272,11 @@ func (c *Config) Validate(set Set) error {
 		}
 		if c.IdleStaff < time.Minute || c.IdleStaff > 12*time.Hour || c.IdlePatient < time.Minute || c.IdlePatient > 12*time.Hour {
 			errs = append(errs, errors.New("idle timeouts must be between 1m and 12h"))
+		}
+		if c.AuditSyslog != "" {
+			if _, _, err := net.SplitHostPort(c.AuditSyslog); err != nil {
+				errs = append(errs, fmt.Errorf("UROPORTAL_AUDIT_SYSLOG %q is not HOST:PORT", c.AuditSyslog))
+			}
 		}
 		if c.SMTPHost != "" && c.SMTPFrom == "" {
 			errs = append(errs, errors.New("--smtp-from is needed with --smtp-host"))

@@ -39,6 +39,13 @@ CREATE TABLE audit_events (
     reason       TEXT   NOT NULL
 , seq BIGINT, mac BYTEA, node TEXT NOT NULL DEFAULT '', acting_for TEXT NOT NULL DEFAULT '');
 
+CREATE TABLE audit_ship_cursor (
+    name        TEXT   NOT NULL PRIMARY KEY,
+    last_seq    BIGINT NOT NULL,
+    holder      TEXT   NOT NULL,
+    lease_until BIGINT NOT NULL
+);
+
 CREATE TABLE care_team (
     patient_id TEXT   NOT NULL REFERENCES patients (id),
     user_id    TEXT   NOT NULL REFERENCES users (id),
