@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -213,36 +212,10 @@ func requireChromium(t *testing.T) {
 
 // startWithClock runs Serve with demo data and real sign-in on a fake clock,
 // so sessions, idle timeouts and TOTP codes follow the test's clock.
-func startWithClock(t *testing.T, ctx context.Context, cfg config.Config, fake *clock.Fake) (string, func()) {
+func startWithClock(t *testing.T, _ context.Context, cfg config.Config, fake *clock.Fake) (string, func()) {
 	t.Helper()
-	cfg.Addr, cfg.AdminAddr, cfg.Demo = "127.0.0.1:0", "127.0.0.1:0", true
-	ready := make(chan web.Bound, 1)
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- app.Serve(sctx, cfg, quiet(), app.ServeOptions{
-			Options: app.Options{Clock: fake, Argon2: testOptions.Argon2},
-			Stderr:  io.Discard,
-			Ready:   func(b web.Bound) { ready <- b },
-		})
-	}()
-	select {
-	case b := <-ready:
-		return "https://" + b.Addr, func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		}
-	case err := <-done:
-		cancel()
-		t.Fatalf("Serve: %v", err)
-	case <-ctx.Done():
-		cancel()
-		<-done
-		t.Fatal("the server did not start in time")
-	}
-	return "", nil
+	b, stop := serveTest(t, cfg, app.ServeOptions{Options: app.Options{Clock: fake, Argon2: testOptions.Argon2}})
+	return "https://" + b.Addr, stop
 }
 
 // chromeDo runs browser actions as one named step.

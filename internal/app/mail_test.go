@@ -1,8 +1,6 @@
 package app_test
 
 import (
-	"context"
-	"io"
 	"net/url"
 	"regexp"
 	"strings"
@@ -12,7 +10,6 @@ import (
 	"uroportal/internal/app"
 	"uroportal/internal/clock"
 	"uroportal/internal/mail/mailtest"
-	"uroportal/internal/web"
 )
 
 var resetLink = regexp.MustCompile(`https://localhost:0(/password/reset/[A-Za-z0-9_-]+)`)
@@ -24,25 +21,13 @@ func TestResetByEmailAndNewDeviceNotice(t *testing.T) {
 	smtp := mailtest.Start(t)
 	cfg := demoConfig(t, "")
 	cfg.SMTPHost, cfg.SMTPPort, cfg.SMTPFrom = smtp.Host(), smtp.Port(), "Uroportal Demo <portal@example.org>"
-	cfg.Addr, cfg.AdminAddr, cfg.Demo = "127.0.0.1:0", "127.0.0.1:0", true
 	opts := testOptions
 	opts.MailTLS = smtp.ClientTLS()
 	clk := clock.NewFake(time.Now())
 	opts.Clock = clk
-	ready := make(chan web.Bound, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- app.Serve(ctx, cfg, quiet(), app.ServeOptions{Options: opts, Stderr: io.Discard, Ready: func(b web.Bound) { ready <- b }})
-	}()
-	defer func() { cancel(); <-done }()
-	var base string
-	select {
-	case b := <-ready:
-		base = "https://" + b.Addr
-	case err := <-done:
-		t.Fatal(err)
-	}
+	bound, stop := serveTest(t, cfg, app.ServeOptions{Options: opts})
+	defer stop()
+	base := "https://" + bound.Addr
 
 	nurse := findLogin(t, cfg.DataDir, "nurse")
 	b := newBrowser(t, base)

@@ -23,28 +23,22 @@ import (
 	"uroportal/internal/web"
 )
 
-// startServer runs Serve with demo data and a test authenticator that maps
-// "Bearer <user id>" to that user.
-func startServer(t *testing.T, cfg config.Config) (base string, stop func()) {
+// serveTest runs Serve with demo data on loopback ports for one test and
+// returns the bound addresses and a stop function that waits for it.
+func serveTest(t *testing.T, cfg config.Config, so app.ServeOptions) (web.Bound, func()) {
 	t.Helper()
 	cfg.Addr, cfg.AdminAddr, cfg.Demo = "127.0.0.1:0", "127.0.0.1:0", true
+	if so.Stderr == nil {
+		so.Stderr = io.Discard
+	}
 	ready := make(chan web.Bound, 1)
+	so.Ready = func(b web.Bound) { ready <- b }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- app.Serve(ctx, cfg, quiet(), app.ServeOptions{Options: testOptions, Stderr: io.Discard,
-			Ready: func(b web.Bound) { ready <- b },
-			Authenticate: func(r *http.Request) (access.Actor, error) {
-				id, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-				if !ok {
-					return access.Actor{}, fault.E(fault.Unauthenticated, "sign in", nil)
-				}
-				return access.Actor{UserID: id, Role: access.Clinician}, nil
-			}})
-	}()
+	go func() { done <- app.Serve(ctx, cfg, quiet(), so) }()
 	select {
 	case b := <-ready:
-		return "https://" + b.Addr, func() {
+		return b, func() {
 			cancel()
 			if err := <-done; err != nil {
 				t.Errorf("Serve: %v", err)
@@ -57,7 +51,22 @@ func startServer(t *testing.T, cfg config.Config) (base string, stop func()) {
 		cancel()
 		t.Fatal("server did not start")
 	}
-	return "", nil
+	return web.Bound{}, nil
+}
+
+// startServer runs Serve with a test authenticator that maps
+// "Bearer <user id>" to that user.
+func startServer(t *testing.T, cfg config.Config) (base string, stop func()) {
+	t.Helper()
+	b, stop := serveTest(t, cfg, app.ServeOptions{Options: testOptions,
+		Authenticate: func(r *http.Request) (access.Actor, error) {
+			id, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok {
+				return access.Actor{}, fault.E(fault.Unauthenticated, "sign in", nil)
+			}
+			return access.Actor{UserID: id, Role: access.Clinician}, nil
+		}})
+	return "https://" + b.Addr, stop
 }
 
 var insecure = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 30 * time.Second}

@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -28,24 +27,8 @@ import (
 // startReal runs Serve with real sign-in (no stand-in authenticator).
 func startReal(t *testing.T, cfg config.Config) (string, func()) {
 	t.Helper()
-	cfg.Addr, cfg.AdminAddr, cfg.Demo = "127.0.0.1:0", "127.0.0.1:0", true
-	ready := make(chan web.Bound, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- app.Serve(ctx, cfg, quiet(), app.ServeOptions{Options: testOptions, Stderr: io.Discard, Ready: func(b web.Bound) { ready <- b }})
-	}()
-	select {
-	case b := <-ready:
-		return "https://" + b.Addr, func() { cancel(); <-done }
-	case err := <-done:
-		cancel()
-		t.Fatalf("Serve: %v", err)
-	case <-time.After(60 * time.Second):
-		cancel()
-		t.Fatal("server did not start")
-	}
-	return "", nil
+	b, stop := serveTest(t, cfg, app.ServeOptions{Options: testOptions})
+	return "https://" + b.Addr, stop
 }
 
 func findLogin(t *testing.T, dir, role string) demo.Login {

@@ -4,37 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"testing"
-	"time"
 
 	"uroportal/internal/app"
 	"uroportal/internal/audit"
-	"uroportal/internal/web"
 )
 
 // An outside witness fetches signed heads and checks proofs over the admin
 // listener.
 func TestWitnessEndpoints(t *testing.T) {
 	cfg := demoConfig(t, "")
-	cfg.Addr, cfg.AdminAddr, cfg.Demo = "127.0.0.1:0", "127.0.0.1:0", true
-	ready := make(chan web.Bound, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- app.Serve(ctx, cfg, quiet(), app.ServeOptions{Options: testOptions, Stderr: io.Discard, Ready: func(b web.Bound) { ready <- b }})
-	}()
-	defer func() { cancel(); <-done }()
-	var admin string
-	select {
-	case b := <-ready:
-		admin = "http://" + b.AdminAddr
-	case err := <-done:
-		t.Fatal(err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("no start")
-	}
+	bound, stop := serveTest(t, cfg, app.ServeOptions{Options: testOptions})
+	defer stop()
+	admin := "http://" + bound.AdminAddr
 	// Two checkpoints, with events between them (another process's view).
 	op, err := app.Open(context.Background(), cfg, quiet(), testOptions)
 	if err != nil {

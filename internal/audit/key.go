@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"uroportal/internal/keyring"
 )
 
 // KeyFileName is the audit key's file in the data directory.
@@ -101,19 +103,7 @@ func createKey(ctx context.Context, path string, kek Wrapper) (*Signer, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("cannot create the audit key %s: %w", path, err)
-	}
-	_, err = f.WriteString(keyFilePrefix + base64.StdEncoding.EncodeToString(wrapped) + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
+	if err := keyring.WriteKeyFile(path, keyFilePrefix, wrapped); err != nil {
 		return nil, err
 	}
 	return NewSigner(seed)

@@ -153,11 +153,21 @@ func createKEKFile(path string) (*LocalKEK, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
+	if err := WriteKeyFile(path, kekFilePrefix, key); err != nil {
+		return nil, err
+	}
+	return NewLocalKEK(key)
+}
+
+// WriteKeyFile creates a new key file (never overwriting one) holding
+// prefix and the key in base64, readable by the owner only and synced to
+// disk; on any failure it leaves no file behind.
+func WriteKeyFile(path, prefix string, key []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("cannot create the key file %s: %w (check that the data directory is writable)", path, err)
+		return fmt.Errorf("cannot create the key file %s: %w (check that its directory is writable)", path, err)
 	}
-	_, err = f.WriteString(kekFilePrefix + base64.StdEncoding.EncodeToString(key) + "\n")
+	_, err = f.WriteString(prefix + base64.StdEncoding.EncodeToString(key) + "\n")
 	if err == nil {
 		err = f.Sync()
 	}
@@ -166,7 +176,7 @@ func createKEKFile(path string) (*LocalKEK, error) {
 	}
 	if err != nil {
 		os.Remove(path)
-		return nil, fmt.Errorf("cannot write the key file %s: %w", path, err)
+		return fmt.Errorf("cannot write the key file %s: %w", path, err)
 	}
-	return NewLocalKEK(key)
+	return nil
 }
