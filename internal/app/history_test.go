@@ -1,9 +1,13 @@
 package app_test
 
 import (
+	"context"
+
 	"strings"
 	"testing"
+
 	"time"
+	"uroportal/internal/app"
 )
 
 // A patient's access history shows the clinician who viewed their PSA
@@ -69,5 +73,35 @@ func TestSecurityOfficerAuditReport(t *testing.T) {
 	_, page = sec.get("/security/audit?type=audit.report.export")
 	if !strings.Contains(page, "audit.report.export") {
 		t.Fatal("the export was not recorded")
+	}
+}
+
+func TestSecurityAlertsDashboard(t *testing.T) {
+	cfg := demoConfig(t, "")
+	base, stop := startReal(t, cfg)
+	defer stop()
+	nurse := findLogin(t, cfg.DataDir, "nurse")
+	for range 10 {
+		apiCall(t, "POST", base+"/api/v1/auth/login", "", map[string]string{"email": nurse.Email, "password": "wrong wrong wrong wrong"})
+	}
+	op, err := app.Open(context.Background(), cfg, quiet(), testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	al, err := op.Alerter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raised, err := al.Scan(context.Background())
+	if err != nil || len(raised) == 0 {
+		t.Fatalf("no alert for ten failed sign-ins: %v", err)
+	}
+	sec := signInBrowser(t, base, findLogin(t, cfg.DataDir, "security"))
+	if st, page := sec.get("/security/alerts"); st != 200 || !strings.Contains(page, "failed sign-ins on one account") {
+		t.Fatalf("dashboard: %d", st)
+	}
+	if st, _ := signInBrowser(t, base, findLogin(t, cfg.DataDir, "billing")).get("/security/alerts"); st != 404 {
+		t.Fatalf("billing opened the alerts: %d", st)
 	}
 }

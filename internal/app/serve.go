@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -111,6 +112,24 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, so ServeOpt
 			log.Error("audit shipping failed; it will resume from where it stopped", slog.String(logs.KeyError, err.Error()))
 		})
 	}
+	alerter, err := a.Alerter()
+	if err != nil {
+		return err
+	}
+	go func() {
+		t := time.NewTicker(15 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if _, err := alerter.Scan(ctx); err != nil && ctx.Err() == nil {
+					log.Error("audit alert scan failed", slog.String(logs.KeyError, err.Error()))
+				}
+			}
+		}
+	}()
 	go a.Audit.RunCheckpoints(ctx, 10*time.Second, func(err error) {
 		log.Error("audit checkpoint failed", slog.String(logs.KeyError, err.Error()))
 	})
@@ -214,4 +233,38 @@ func (a *App) auditSinks() ([]audit.Sink, error) {
 		sinks = append(sinks, &audit.Syslog{Addr: a.Cfg.AuditSyslog, TLS: tc, Hostname: hostname()})
 	}
 	return sinks, nil
+}
+
+// Alerter builds the security alert rules from the configuration.
+func (a *App) Alerter() (*audit.Alerter, error) {
+	start, end, err := a.Cfg.Hours()
+	if err != nil {
+		return nil, err
+	}
+	loc := time.UTC
+	if a.Cfg.TimeZone != "" {
+		if loc, err = time.LoadLocation(a.Cfg.TimeZone); err != nil {
+			return nil, err
+		}
+	}
+	return &audit.Alerter{Log: a.Audit, Node: hostname(), Webhook: a.Cfg.AlertWebhook, WebhookSecret: []byte(a.Cfg.AlertWebhookSecret),
+		Config: audit.AlertConfig{WorkStart: start, WorkEnd: end, Location: loc},
+		SameFamilyName: func(ctx context.Context, actorID, patientID string) (bool, error) {
+			names, err := a.Users.Names(ctx, []string{actorID})
+			if err != nil || names[actorID] == "" {
+				return false, err
+			}
+			fam, err := a.Clinical.FamilyName(ctx, patientID)
+			if err != nil {
+				return false, err
+			}
+			parts := strings.Fields(strings.ToLower(names[actorID]))
+			f := strings.ToLower(strings.TrimSpace(fam))
+			for _, p := range parts {
+				if p == f && f != "" {
+					return true, nil
+				}
+			}
+			return false, nil
+		}}, nil
 }

@@ -151,3 +151,16 @@ func (s *Service) MatchIdentity(ctx context.Context, patientID, birthDate, famil
 func foldName(s string) string {
 	return strings.ToLower(strings.Join(strings.Fields(norm.NFKC.String(s)), " "))
 }
+
+// FamilyName reads a patient's family name for the security monitor's
+// "same family name" rule. It is the system's own check and is not shown to
+// anyone; only the match is.
+func (s *Service) FamilyName(ctx context.Context, patientID string) (string, error) {
+	var ct []byte
+	if err := s.db.QueryRowContext(ctx, `SELECT family_name FROM patients WHERE id = $1`, patientID).Scan(&ct); err != nil {
+		return "", err
+	}
+	r := s.enc.keys.Row(ctx, "patients", patientID)
+	name := r.Open("family_name", ct)
+	return name, r.Err()
+}

@@ -64,6 +64,14 @@ type Config struct {
 	AuditSyslog   string
 	AuditSyslogCA string
 
+	// AlertWebhook receives each new security alert as JSON signed with
+	// HMAC-SHA256 under AlertWebhookSecret; WorkHours ("7-19") and
+	// TimeZone set the after-hours rule.
+	AlertWebhook       string
+	AlertWebhookSecret string
+	WorkHours          string
+	TimeZone           string
+
 	// Outgoing email (no PHI ever). Without SMTPHost mail stays queued.
 	SMTPHost     string
 	SMTPPort     int
@@ -128,6 +136,10 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	str("AUDIT_JSONL", &c.AuditJSONL)
 	str("AUDIT_SYSLOG", &c.AuditSyslog)
 	str("AUDIT_SYSLOG_CA", &c.AuditSyslogCA)
+	str("ALERT_WEBHOOK", &c.AlertWebhook)
+	str("ALERT_WEBHOOK_SECRET", &c.AlertWebhookSecret)
+	str("WORK_HOURS", &c.WorkHours)
+	str("TIMEZONE", &c.TimeZone)
 	str("PRACTICE_NAME", &c.PracticeName)
 	str("LOG_LEVEL", &c.LogLevel)
 	if f := getenv("UROPORTAL_DATABASE_FILE"); f != "" {
@@ -273,6 +285,17 @@ func (c *Config) Validate(set Set) error {
 		if c.IdleStaff < time.Minute || c.IdleStaff > 12*time.Hour || c.IdlePatient < time.Minute || c.IdlePatient > 12*time.Hour {
 			errs = append(errs, errors.New("idle timeouts must be between 1m and 12h"))
 		}
+		if c.AlertWebhook != "" && (!strings.HasPrefix(c.AlertWebhook, "https://") || len(c.AlertWebhookSecret) < 16) {
+			errs = append(errs, errors.New("UROPORTAL_ALERT_WEBHOOK must be an https:// URL, with UROPORTAL_ALERT_WEBHOOK_SECRET of at least 16 characters"))
+		}
+		if _, _, err := c.Hours(); err != nil {
+			errs = append(errs, err)
+		}
+		if c.TimeZone != "" {
+			if _, err := time.LoadLocation(c.TimeZone); err != nil {
+				errs = append(errs, fmt.Errorf("UROPORTAL_TIMEZONE %q is not a time zone name like America/Chicago", c.TimeZone))
+			}
+		}
 		if c.AuditSyslog != "" {
 			if _, _, err := net.SplitHostPort(c.AuditSyslog); err != nil {
 				errs = append(errs, fmt.Errorf("UROPORTAL_AUDIT_SYSLOG %q is not HOST:PORT", c.AuditSyslog))
@@ -338,4 +361,16 @@ func (c Config) Public() string {
 		return "https://localhost:" + port
 	}
 	return "https://" + c.Addr
+}
+
+// Hours returns the working hours [start, end) for the after-hours alert.
+func (c Config) Hours() (int, int, error) {
+	if c.WorkHours == "" {
+		return 7, 19, nil
+	}
+	var a, b int
+	if _, err := fmt.Sscanf(c.WorkHours, "%d-%d", &a, &b); err != nil || a < 0 || b > 24 || a >= b {
+		return 0, 0, fmt.Errorf("UROPORTAL_WORK_HOURS %q must be like 7-19 (from hour, to hour)", c.WorkHours)
+	}
+	return a, b, nil
 }

@@ -160,3 +160,31 @@ func csvSafe(cells []string) []string {
 	}
 	return cells
 }
+
+type alertsPage struct {
+	Alerts []audit.Alert
+}
+
+// alerts is the security officer's dashboard of raised alerts.
+func (s *Server) alerts(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.signedIn(r)
+	if err != nil {
+		return err
+	}
+	d, err := s.policy.DecidePractice(p.Actor(), access.View, access.AuditLog)
+	if err != nil {
+		return err
+	}
+	ctx, _, err := s.actor(r)
+	if err != nil {
+		return err
+	}
+	list, err := s.audit.Alerts(ctx, 200)
+	if err != nil {
+		return err
+	}
+	if err := s.audit.Record(ctx, nil, audit.Event{Type: "audit.alerts.view", Outcome: audit.Success, Actor: d.Actor(), Category: access.AuditLog, Action: access.View}); err != nil {
+		return err
+	}
+	return s.pages.render(w, r, http.StatusOK, "alerts", "Security alerts", alertsPage{Alerts: list})
+}

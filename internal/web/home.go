@@ -32,7 +32,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) error {
 		case access.FrontDesk:
 			page.Links = append(page.Links, homeLink{"/staff/activation", "Give a patient an activation code"})
 		case access.Security, access.Auditor:
-			page.Links = append(page.Links, homeLink{"/security/audit", "Audit log"})
+			page.Links = append(page.Links, homeLink{"/security/alerts", "Security alerts"}, homeLink{"/security/audit", "Audit log"})
 		}
 		page.Links = append(page.Links, homeLink{"/account", "Your account and security"})
 	}

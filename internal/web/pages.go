@@ -37,6 +37,7 @@ var pageList = []pageDef{
 	{Name: "email", File: "email.html"},
 	{Name: "history", File: "history.html"},
 	{Name: "audit", File: "audit.html"},
+	{Name: "alerts", File: "alerts.html"},
 }
 
 type pageDef struct {

@@ -159,6 +159,12 @@ var pageSamples = map[string]struct {
 			t.Error("report row or export link missing")
 		}
 	}},
+	"alerts": {"Security alerts", alertsPage{Alerts: []audit.Alert{{Rule: "break_glass", Detail: "emergency (break-glass) access to a record", ActorID: "u1", PatientID: "p1", Seq: 42,
+		At: time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)}}}, func(t *testing.T, doc *node) {
+		if !strings.Contains(doc.one(t, "table").textContent(), "break-glass") {
+			t.Error("alert not listed")
+		}
+	}},
 	"error": {"Page not found", errorView{Status: 404, Code: "not_found", Title: "Page not found",
 		Message: "We could not find that page.", RequestID: "0123456789abcdef0123456789abcdef"},
 		func(t *testing.T, doc *node) {

@@ -13,6 +13,20 @@ CREATE TABLE activation_codes (
     burned_at  BIGINT
 );
 
+CREATE TABLE audit_alerts (
+    id              TEXT   NOT NULL PRIMARY KEY,
+    dedupe          TEXT   NOT NULL UNIQUE,
+    at              BIGINT NOT NULL,
+    rule            TEXT   NOT NULL,
+    actor_id        TEXT   NOT NULL,
+    patient_id      TEXT   NOT NULL,
+    source_ip       TEXT   NOT NULL,
+    detail          TEXT   NOT NULL,
+    seq             BIGINT NOT NULL,
+    acknowledged_by TEXT   NOT NULL DEFAULT '',
+    acknowledged_at BIGINT
+);
+
 CREATE TABLE audit_checkpoints (
     tree_size BIGINT NOT NULL PRIMARY KEY,
     root      BYTEA  NOT NULL,
@@ -214,6 +228,8 @@ CREATE TABLE webauthn_ceremonies (
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL
 );
+
+CREATE INDEX audit_alerts_at ON audit_alerts (at);
 
 CREATE INDEX audit_events_actor ON audit_events (actor_id, at);
 
