@@ -93,9 +93,14 @@ func TestSecurityAlertsDashboard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raised, err := al.Scan(context.Background())
+	raised, err := op.ScanAlerts(context.Background(), al)
 	if err != nil || len(raised) == 0 {
 		t.Fatalf("no alert for ten failed sign-ins: %v", err)
+	}
+	var mails int
+	op.DB.QueryRow(`SELECT count(*) FROM mail_outbox WHERE kind = 'security_alert'`).Scan(&mails)
+	if mails != 1 {
+		t.Fatalf("%d alert emails queued for the one security officer", mails)
 	}
 	sec := signInBrowser(t, base, findLogin(t, cfg.DataDir, "security"))
 	if st, page := sec.get("/security/alerts"); st != 200 || !strings.Contains(page, "failed sign-ins on one account") {

@@ -24,6 +24,7 @@ import (
 	"uroportal/internal/config"
 	"uroportal/internal/demo"
 	"uroportal/internal/logs"
+	"uroportal/internal/mail"
 	"uroportal/internal/web"
 )
 
@@ -124,7 +125,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, so ServeOpt
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if _, err := alerter.Scan(ctx); err != nil && ctx.Err() == nil {
+				if _, err := a.ScanAlerts(ctx, alerter); err != nil && ctx.Err() == nil {
 					log.Error("audit alert scan failed", slog.String(logs.KeyError, err.Error()))
 				}
 			}
@@ -267,4 +268,45 @@ func (a *App) Alerter() (*audit.Alerter, error) {
 			}
 			return false, nil
 		}}, nil
+}
+
+// ScanAlerts runs the alert rules once and, when any fired, emails the
+// security officers.
+func (a *App) ScanAlerts(ctx context.Context, al *audit.Alerter) ([]audit.Alert, error) {
+	raised, err := al.Scan(ctx)
+	if len(raised) > 0 {
+		if merr := a.mailSecurityOfficers(ctx); merr != nil && err == nil {
+			err = merr
+		}
+	}
+	return raised, err
+}
+
+// mailSecurityOfficers emails every active security officer that alerts
+// are waiting (no detail: that stays in the portal).
+func (a *App) mailSecurityOfficers(ctx context.Context) error {
+	rows, err := a.DB.QueryContext(ctx, `SELECT id FROM users WHERE role = 'security' AND disabled_at IS NULL`)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	for _, id := range ids {
+		email, err := a.Users.Email(ctx, id)
+		if err != nil {
+			return err
+		}
+		if _, err := a.Outbox.Enqueue(ctx, a.DB, email, mail.SecurityAlert{PracticeName: a.Cfg.PracticeName, PortalURL: a.Cfg.Public() + "/security/alerts"}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -127,3 +127,13 @@ func (s *Store) Names(ctx context.Context, ids []string) (map[string]string, err
 	}
 	return out, nil
 }
+
+// Email returns a user's sign-in email (for system notices).
+func (s *Store) Email(ctx context.Context, id string) (string, error) {
+	var ct []byte
+	if err := s.DB.QueryRowContext(ctx, `SELECT email FROM users WHERE id = $1`, id).Scan(&ct); err != nil {
+		return "", err
+	}
+	b, err := s.Keys.Decrypt(ctx, fieldOf(id, "email"), ct)
+	return string(b), err
+}

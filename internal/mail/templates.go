@@ -22,10 +22,11 @@ const (
 	KindProxyInvite   Kind = "proxy_invite"
 	KindNewMessage    Kind = "new_message"
 	KindResultReady   Kind = "result_ready"
+	KindSecurityAlert Kind = "security_alert"
 )
 
 // Kinds lists every Kind.
-var Kinds = []Kind{KindNewSignIn, KindPasswordReset, KindProxyInvite, KindNewMessage, KindResultReady}
+var Kinds = []Kind{KindNewSignIn, KindPasswordReset, KindProxyInvite, KindNewMessage, KindResultReady, KindSecurityAlert}
 
 // Renderable is a message template with its values. Only this package's
 // template types implement it, so no caller can write free text into an
@@ -82,6 +83,8 @@ type ResultReady struct {
 }
 
 func (NewSignIn) Kind() Kind     { return KindNewSignIn }
+func (SecurityAlert) Kind() Kind { return KindSecurityAlert }
+func (SecurityAlert) sealed()    {}
 func (PasswordReset) Kind() Kind { return KindPasswordReset }
 func (ProxyInvite) Kind() Kind   { return KindProxyInvite }
 func (NewMessage) Kind() Kind    { return KindNewMessage }
@@ -145,6 +148,13 @@ You have a new message in the {{.Practice}} patient portal. Sign in to see it:
 
 {{.URL}}
 ` + footer))},
+	KindSecurityAlert: {"Security alert in the patient portal", template.Must(template.New("").Parse(`Hello,
+
+The {{.Practice}} patient portal raised a security alert. Sign in and open
+Security alerts to review it:
+
+{{.URL}}
+` + footer))},
 	KindResultReady: {"New information in your patient portal", template.Must(template.New("").Parse(`Hello,
 
 There is new information for you in the {{.Practice}} patient portal.
@@ -152,6 +162,18 @@ Sign in to see it:
 
 {{.URL}}
 ` + footer))},
+}
+
+// SecurityAlert tells the security officer an alert is waiting, without
+// saying what or about whom.
+type SecurityAlert struct {
+	PracticeName string
+	PortalURL    string
+}
+
+// Render returns the subject and body of the notice.
+func (m SecurityAlert) Render() (subject, body string, err error) {
+	return renderNotice(KindSecurityAlert, m.PracticeName, m.PortalURL)
 }
 
 // vars are the only values a template sees.

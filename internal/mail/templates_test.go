@@ -13,6 +13,7 @@ var samples = []Renderable{
 	ProxyInvite{PracticeName: "Example Urology", Link: "https://portal.example.org/invite?t=abc", ExpiresIn: 7 * 24 * time.Hour},
 	NewMessage{PracticeName: "Example Urology", PortalURL: "https://portal.example.org/"},
 	ResultReady{PracticeName: "Example Urology", PortalURL: "https://portal.example.org/"},
+	SecurityAlert{PracticeName: "Example Urology", PortalURL: "https://portal.example.org/security/alerts"},
 }
 
 // TestTemplatesTakeNoPHI pins the fields of every template to values that
