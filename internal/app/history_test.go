@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"net/url"
 
 	"strings"
 	"testing"
@@ -106,7 +107,18 @@ func TestSecurityAlertsDashboard(t *testing.T) {
 	if st, page := sec.get("/security/alerts"); st != 200 || !strings.Contains(page, "failed sign-ins on one account") {
 		t.Fatalf("dashboard: %d", st)
 	}
-	if st, _ := signInBrowser(t, base, findLogin(t, cfg.DataDir, "billing")).get("/security/alerts"); st != 404 {
+	billing := signInBrowser(t, base, findLogin(t, cfg.DataDir, "billing"))
+	if st, _ := billing.get("/security/alerts"); st != 404 {
 		t.Fatalf("billing opened the alerts: %d", st)
+	}
+	// The security officer marks a record; billing may not.
+	if st, _, page := sec.post("/security/alerts", "/security/flags", url.Values{"mrn": {"DEMO-000003"}, "flag": {"vip"}, "on": {"yes"}}); st != 200 || !strings.Contains(page, "Saved") {
+		t.Fatalf("flag: %d", st)
+	}
+	if st, _, page := sec.post("/security/alerts", "/security/flags", url.Values{"mrn": {"DEMO-999999"}, "flag": {"vip"}}); st != 200 || !strings.Contains(page, "no patient") {
+		t.Fatalf("unknown MRN: %d", st)
+	}
+	if st, _, _ := billing.post("/", "/security/flags", url.Values{"mrn": {"DEMO-000003"}, "flag": {"vip"}}); st != 404 {
+		t.Fatalf("billing flagged a record: %d", st)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -15,6 +16,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"uroportal/internal/access"
+	"uroportal/internal/fault"
 )
 
 // Alert rules (names are stable: dashboards and webhooks use them).
@@ -26,6 +30,7 @@ const (
 	RuleSameFamilyName       = "same_family_name"
 	RuleAfterHours           = "after_hours"
 	RuleBulkExport           = "bulk_export"
+	RuleFlaggedRecord        = "flagged_record"
 )
 
 // AlertConfig tunes the rules; zero fields take the defaults.
@@ -224,6 +229,14 @@ func (a *Alerter) evaluate(ctx context.Context, cfg AlertConfig, e Stored) ([]ca
 		if h := local.Hour(); h < cfg.WorkStart || h >= cfg.WorkEnd || local.Weekday() == time.Saturday || local.Weekday() == time.Sunday {
 			add(RuleAfterHours, e.ActorID+":"+local.Format("2006-01-02"), "a staff member opened a patient's record outside working hours")
 		}
+		var flag string
+		err = a.Log.DB.QueryRowContext(ctx, `SELECT flag FROM patient_flags WHERE patient_id = $1 ORDER BY flag LIMIT 1`, e.PatientID).Scan(&flag)
+		switch {
+		case err == nil:
+			add(RuleFlaggedRecord, strconv.FormatInt(e.Seq, 10), "a staff member opened a record flagged as "+map[string]string{"vip": "a VIP", "employee": "an employee"}[flag])
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, err
+		}
 		if a.SameFamilyName != nil {
 			same, err := a.SameFamilyName(ctx, e.ActorID, e.PatientID)
 			if err != nil {
@@ -305,4 +318,30 @@ func (l *Log) Alerts(ctx context.Context, limit int) ([]Alert, error) {
 		out = append(out, al)
 	}
 	return out, rows.Err()
+}
+
+// FlagPatient marks (or, with on false, unmarks) a record as VIP or
+// employee, so every staff access to it raises an alert. The change is
+// recorded.
+func (l *Log) FlagPatient(ctx context.Context, by access.Actor, patientID, flag string, on bool) error {
+	if flag != "vip" && flag != "employee" {
+		return fault.E(fault.Invalid, "Choose vip or employee.", nil)
+	}
+	if by.Role != access.Security || by.UserID == "" {
+		return access.ErrDenied
+	}
+	return l.DB.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if on {
+			_, err = tx.ExecContext(ctx, `INSERT INTO patient_flags (patient_id, flag, set_by, set_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+				patientID, flag, by.UserID, l.Clock.Now().UnixMilli())
+		} else {
+			_, err = tx.ExecContext(ctx, `DELETE FROM patient_flags WHERE patient_id = $1 AND flag = $2`, patientID, flag)
+		}
+		if err != nil {
+			return fmt.Errorf("audit: flag %s: %w", patientID, err)
+		}
+		return l.Record(ctx, tx, Event{Type: "audit.flag." + map[bool]string{true: "set", false: "cleared"}[on], Outcome: Success, Actor: by,
+			PatientID: patientID, Category: access.AuditLog, Action: access.Update, Reason: flag})
+	})
 }

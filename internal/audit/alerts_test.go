@@ -140,3 +140,24 @@ func TestEachAlertRuleFires(t *testing.T) {
 		}
 	})
 }
+
+func TestFlaggedRecordAlert(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		d := newDay(t, db, time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC))
+		db.ExecContext(ctx, `INSERT INTO patients (id, mrn_index, mrn, family_name, given_name, birth_date, sex, address, phone, email, created_at, updated_at)
+			VALUES ('p-vip', $1, $2, $2, $2, $2, $2, $2, $2, $2, 0, 0)`, []byte("vip"), []byte("x"))
+		if err := d.l.FlagPatient(ctx, access.Actor{UserID: "nurse", Role: access.Nurse}, "p-vip", "vip", true); err == nil {
+			t.Fatal("a nurse flagged a record")
+		}
+		if err := d.l.FlagPatient(ctx, access.Actor{UserID: "sec", Role: access.Security}, "p-vip", "vip", true); err != nil {
+			t.Fatal(err)
+		}
+		d.at(t, "10:00", "10.0.0.5", view("clin", "clinician", "p-vip"))
+		d.at(t, "10:05", "10.0.0.5", view("clin", "clinician", "p-other"))
+		got, err := (&audit.Alerter{Log: d.l, Node: "n"}).Scan(ctx)
+		if err != nil || fmt.Sprint(rules(got)) != fmt.Sprint(map[string]int{audit.RuleFlaggedRecord: 1}) {
+			t.Fatalf("raised %v (%v)", rules(got), err)
+		}
+	})
+}

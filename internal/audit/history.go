@@ -40,7 +40,7 @@ func (l *Log) History(ctx context.Context, policy *access.Policy, actor access.A
 		return nil, access.ErrDenied
 	}
 	rows, err := l.DB.QueryContext(ctx, `SELECT at, actor_id, actor_role, acting_for, category, action, event_type, outcome FROM audit_events
-		WHERE patient_id = $1 AND category <> 'security' AND event_type <> $2 ORDER BY seq DESC LIMIT $3`, patientID, ev, limit)
+		WHERE patient_id = $1 AND category NOT IN ('security', 'audit') AND event_type <> $2 ORDER BY seq DESC LIMIT $3`, patientID, ev, limit)
 	if err != nil {
 		return nil, fmt.Errorf("audit: history of %s: %w", patientID, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"uroportal/internal/access"
 	"uroportal/internal/audit"
 	"uroportal/internal/clock"
+	"uroportal/internal/fault"
 	"uroportal/internal/keyring"
 	"uroportal/internal/store"
 )
@@ -163,4 +164,15 @@ func (s *Service) FamilyName(ctx context.Context, patientID string) (string, err
 	r := s.enc.keys.Row(ctx, "patients", patientID)
 	name := r.Open("family_name", ct)
 	return name, r.Err()
+}
+
+// PatientIDByMRN finds a record's ID by MRN without reading anything in it,
+// for the security officer's flags; NotFound if there is none.
+func (s *Service) PatientIDByMRN(ctx context.Context, mrn string) (string, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, `SELECT id FROM patients WHERE mrn_index = $1`, s.enc.keys.BlindIndex(indexMRN, NormalizeMRN(mrn))).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fault.E(fault.NotFound, "There is no patient with that MRN.", nil)
+	}
+	return id, err
 }

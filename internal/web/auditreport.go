@@ -163,6 +163,8 @@ func csvSafe(cells []string) []string {
 
 type alertsPage struct {
 	Alerts []audit.Alert
+	Notice string
+	Error  string
 }
 
 // alerts is the security officer's dashboard of raised alerts.
@@ -187,4 +189,37 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.pages.render(w, r, http.StatusOK, "alerts", "Security alerts", alertsPage{Alerts: list})
+}
+
+// flag marks a record as VIP or employee (or clears the mark), by MRN.
+func (s *Server) flag(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.signedIn(r)
+	if err != nil {
+		return err
+	}
+	if p.User.Role != access.Security {
+		// Refused before any lookup, so the answer says nothing about MRNs.
+		return access.ErrDenied
+	}
+	ctx, a, err := s.actor(r)
+	if err != nil {
+		return err
+	}
+	pid, err := s.clinical.PatientIDByMRN(ctx, r.PostFormValue("mrn"))
+	if err == nil {
+		err = s.audit.FlagPatient(ctx, a, pid, r.PostFormValue("flag"), r.PostFormValue("on") != "no")
+	}
+	page := alertsPage{}
+	switch k := fault.KindOf(err); {
+	case err == nil:
+		page.Notice = "Saved. Staff access to that record now raises an alert."
+	case k == fault.NotFound, k == fault.Invalid:
+		page.Error = fault.Message(err)
+	default:
+		return err
+	}
+	if page.Alerts, err = s.audit.Alerts(ctx, 200); err != nil {
+		return err
+	}
+	return s.pages.render(w, r, http.StatusOK, "alerts", "Security alerts", page)
 }

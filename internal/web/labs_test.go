@@ -45,6 +45,10 @@ func (fakeClinical) FindByMRN(context.Context, access.Actor, string) (clinical.P
 	return clinical.Patient{}, access.ErrDenied
 }
 
+func (fakeClinical) PatientIDByMRN(context.Context, string) (string, error) {
+	return "", access.ErrDenied
+}
+
 func labsServer(t *testing.T) http.Handler {
 	t.Helper()
 	s, err := New(Options{Logger: discardLogger(), Registry: newRegistry(), CSRFKey: testCSRFKey, PracticeName: "P", Clinical: fakeClinical{},

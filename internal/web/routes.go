@@ -51,6 +51,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /security/audit", s.handle(s.auditReport))
 	s.mux.Handle("GET /security/audit/export/{format}", s.handle(s.auditExport))
 	s.mux.Handle("GET /security/alerts", s.handle(s.alerts))
+	s.mux.Handle("POST /security/flags", s.handle(s.flag))
 
 	// The JSON API's sign-in (CONTRACT.md).
 	s.mux.Handle("POST /api/v1/auth/login", s.handle(s.apiLogin))

@@ -62,6 +62,7 @@ type Options struct {
 type Clinical interface {
 	LabResults(ctx context.Context, actor access.Actor, patientID, code string) ([]clinical.LabResult, error)
 	FindByMRN(ctx context.Context, actor access.Actor, mrn string) (clinical.Patient, error)
+	PatientIDByMRN(ctx context.Context, mrn string) (string, error)
 }
 
 // Server is the portal's HTTP handler and the dependencies its handlers

@@ -150,6 +150,14 @@ CREATE TABLE password_resets (
     used_at    BIGINT
 );
 
+CREATE TABLE patient_flags (
+    patient_id TEXT   NOT NULL REFERENCES patients (id),
+    flag       TEXT   NOT NULL CHECK (flag IN ('vip', 'employee')),
+    set_by     TEXT   NOT NULL,
+    set_at     BIGINT NOT NULL,
+    PRIMARY KEY (patient_id, flag)
+);
+
 CREATE TABLE patients (
     id          TEXT   NOT NULL PRIMARY KEY,
     mrn_index   BYTEA  NOT NULL UNIQUE,
