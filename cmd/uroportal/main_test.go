@@ -243,6 +243,15 @@ func TestAuditVerifyCommand(t *testing.T) {
 	if code, out, stderr := cli(t, "audit", "verify", "--data", dir); code != 0 || !strings.Contains(out, "intact: 2 events") {
 		t.Fatalf("verify: %d %q %q", code, out, stderr)
 	}
+	out := filepath.Join(t.TempDir(), "archive.jsonl")
+	if code, _, stderr := cli(t, "audit", "archive", "--before", "2026-01-01", "--out", out, "--data", dir); code != 1 {
+		t.Fatalf("archive inside retention: %d", code)
+	} else {
+		oneLine(t, stderr, "kept for 6 years")
+	}
+	if code, stdout, _ := cli(t, "audit", "archive", "--before", "2001-01-01", "--out", out, "--purge", "--data", dir); code != 0 || !strings.Contains(stdout, "no events old enough") {
+		t.Fatalf("archive of nothing: %d %q", code, stdout)
+	}
 	db, err := store.Open(context.Background(), "", dir)
 	if err != nil {
 		t.Fatal(err)

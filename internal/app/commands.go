@@ -12,6 +12,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"uroportal/internal/access"
 	"uroportal/internal/audit"
 	"uroportal/internal/config"
 	"uroportal/internal/demo"
@@ -147,5 +148,37 @@ func AuditVerify(ctx context.Context, cfg config.Config, out io.Writer) error {
 		return rep.Problem
 	}
 	fmt.Fprintf(out, "audit log intact: %d events, %d signed checkpoints, verified in %s\n", rep.Events, rep.Checkpoints, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// AuditArchive writes events older than before to an archive file, checks
+// it, and with purge removes them from the database (recorded in the log).
+func AuditArchive(ctx context.Context, cfg config.Config, before, out string, purge bool, w io.Writer) error {
+	cutoff, err := time.Parse("2006-01-02", before)
+	if err != nil {
+		return fmt.Errorf("--before %q: use a date like 2019-12-31", before)
+	}
+	a, err := Open(ctx, cfg, discard(), Options{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	res, err := a.Audit.Archive(ctx, cutoff, 0, out)
+	if err != nil {
+		return err
+	}
+	if res.Events == 0 {
+		fmt.Fprintln(w, "no events old enough to archive")
+		return nil
+	}
+	fmt.Fprintf(w, "archived events 1 to %d to %s (sha256 %s); the archive verifies on its own\n", res.Events, out, res.SHA256)
+	if !purge {
+		return nil
+	}
+	n, err := a.Audit.Purge(ctx, access.Actor{UserID: "system:cli", Role: access.Admin}, out, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "removed %d archived events from the database; the log still verifies from the archive's checkpoint\n", n)
 	return nil
 }

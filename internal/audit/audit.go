@@ -189,8 +189,8 @@ func (l *Log) append(ctx context.Context, q store.Querier, e Event) error {
 	if err := l.lock(ctx, q); err != nil {
 		return fmt.Errorf("audit: lock: %w", err)
 	}
-	var last int64
-	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&last); err != nil {
+	last, err := lastPlace(ctx, q)
+	if err != nil {
 		return fmt.Errorf("audit: next place: %w", err)
 	}
 	req := requestFrom(ctx)
@@ -199,6 +199,19 @@ func (l *Log) append(ctx context.Context, q store.Querier, e Event) error {
 		Category: string(e.Category), Action: string(e.Action), ObjectIDs: strings.Join(e.ObjectIDs, ","),
 		RequestID: req.ID, SourceIP: req.SourceIP, UserAgent: truncate(req.UserAgent, 256), Reason: e.Reason, Node: l.Node}
 	return l.insert(ctx, q, &r)
+}
+
+// lastPlace is the highest place taken: by an event, or by a checkpoint
+// whose events were archived and purged, so places are never reused.
+func lastPlace(ctx context.Context, q store.Querier) (int64, error) {
+	var events, checkpoints int64
+	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&events); err != nil {
+		return 0, err
+	}
+	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(tree_size), 0) FROM audit_checkpoints`).Scan(&checkpoints); err != nil {
+		return 0, err
+	}
+	return max(events, checkpoints), nil
 }
 
 func (l *Log) insert(ctx context.Context, q store.Querier, r *row) error {
@@ -239,8 +252,8 @@ func (l *Log) Seal(ctx context.Context) (int, error) {
 		if err := rows.Err(); err != nil || len(pending) == 0 {
 			return err
 		}
-		var last int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&last); err != nil {
+		last, err := lastPlace(ctx, tx)
+		if err != nil {
 			return err
 		}
 		for i := range pending {

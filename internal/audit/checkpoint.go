@@ -146,7 +146,36 @@ func Verify(ctx context.Context, db *store.DB, s *Signer) (Report, error) {
 		return rep, err
 	}
 
+	// A log whose oldest events were archived and purged starts from the
+	// signed checkpoint the archive ended at (its frontier is kept).
 	f := &frontier{}
+	var first sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT MIN(seq) FROM audit_events WHERE seq IS NOT NULL`).Scan(&first); err != nil {
+		return rep, err
+	}
+	if first.Valid && first.Int64 > 1 {
+		var fb []byte
+		anchor := first.Int64 - 1
+		err := db.QueryRowContext(ctx, `SELECT frontier FROM audit_checkpoints WHERE tree_size = $1`, anchor).Scan(&fb)
+		if errors.Is(err, sql.ErrNoRows) {
+			rep.Problem = &Problem{Index: 1, What: fmt.Sprintf("missing: the log starts at event %d with no signed checkpoint at %d to start from (removed events)", first.Int64, anchor)}
+			return rep, nil
+		}
+		if err != nil {
+			return rep, err
+		}
+		c, ok := cps[anchor]
+		if f, err = unmarshalFrontier(anchor, fb); err != nil || !ok {
+			rep.Problem = &Problem{Index: anchor, What: "the checkpoint the log starts from is damaged"}
+			return rep, nil
+		}
+		root := f.root()
+		if !hmac.Equal(root[:], c.root) || !ed25519.Verify(s.Public, checkpointMessage(anchor, root, c.at), c.signature) {
+			rep.Problem = &Problem{Index: anchor, What: "the checkpoint the log starts from does not match its signature"}
+			return rep, nil
+		}
+		rep.Checkpoints++
+	}
 	rows, err = db.QueryContext(ctx, `SELECT `+rowCols+`, mac FROM audit_events WHERE seq IS NOT NULL ORDER BY seq`)
 	if err != nil {
 		return rep, err

@@ -12,6 +12,7 @@ import (
 
 // Stored is one event as reports show it.
 type Stored struct {
+	ID                                           string `json:"id"`
 	Seq                                          int64
 	At                                           time.Time
 	Type, Outcome, ActorID, ActorRole, ActingFor string

@@ -113,7 +113,7 @@ func (s *Shipper) Run(ctx context.Context, every time.Duration, onErr func(error
 }
 
 func storedOf(r row) Stored {
-	return Stored{Seq: r.Seq, At: time.UnixMilli(r.At).UTC(), Type: r.Type, Outcome: r.Outcome, ActorID: r.ActorID, ActorRole: r.ActorRole,
+	return Stored{ID: r.ID, Seq: r.Seq, At: time.UnixMilli(r.At).UTC(), Type: r.Type, Outcome: r.Outcome, ActorID: r.ActorID, ActorRole: r.ActorRole,
 		ActingFor: r.ActingFor, PatientID: r.PatientID, Category: r.Category, Action: r.Action, ObjectIDs: r.ObjectIDs,
 		RequestID: r.RequestID, SourceIP: r.SourceIP, UserAgent: r.UserAgent, Reason: r.Reason, Node: r.Node}
 }
