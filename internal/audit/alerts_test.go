@@ -161,3 +161,41 @@ func TestFlaggedRecordAlert(t *testing.T) {
 		}
 	})
 }
+
+func TestOnlyTheSecurityOfficerChangesWhatIsRecorded(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		l := newLog(t, db)
+		own := audit.Event{Type: "phi.results.view", Outcome: audit.Success, Actor: access.Actor{UserID: "pat", Role: access.Patient, PatientID: "p1"},
+			PatientID: "p1", Category: access.Results, Action: access.View}
+		staff := view("clin", "clinician", "p1")
+		count := func() int {
+			var n int
+			db.QueryRowContext(ctx, `SELECT count(*) FROM audit_events WHERE event_type = 'phi.results.view'`).Scan(&n)
+			return n
+		}
+		l.Record(ctx, nil, own)
+		if count() != 1 {
+			t.Fatal("own views are not recorded by default")
+		}
+		if err := l.ChangeSetting(ctx, access.Actor{UserID: "adm", Role: access.Admin}, audit.SettingOwnViews, false); err == nil {
+			t.Fatal("an admin changed what is recorded")
+		}
+		if err := l.ChangeSetting(ctx, access.Actor{UserID: "sec", Role: access.Security}, audit.SettingOwnViews, false); err != nil {
+			t.Fatal(err)
+		}
+		l.Record(ctx, nil, own)
+		l.Record(ctx, nil, staff)
+		if count() != 2 {
+			t.Fatalf("%d views recorded; want the staff view only to be added", count())
+		}
+		var changes int
+		db.QueryRowContext(ctx, `SELECT count(*) FROM audit_events WHERE event_type = 'audit.settings.change'`).Scan(&changes)
+		if changes != 2 { // the refused attempt and the change
+			t.Fatalf("%d settings events", changes)
+		}
+		if rep, err := audit.Verify(ctx, db, l.Signer); err != nil || rep.Problem != nil {
+			t.Fatalf("log after settings change: %v %v", err, rep.Problem)
+		}
+	})
+}

@@ -77,6 +77,7 @@ type Log struct {
 
 	startOnce sync.Once
 	queue     chan pending
+	settings  settingsCache
 }
 
 // pending is an event waiting for the group commit, and where to say how
@@ -98,6 +99,9 @@ const lockID = 0x75726f_6175646974 // "uro" "audit"
 func (l *Log) Record(ctx context.Context, q store.Querier, e Event) error {
 	if l.Signer == nil {
 		return errors.New("audit: no signing key; refusing to run unaudited")
+	}
+	if l.skip(ctx, e) {
+		return nil
 	}
 	if q != nil {
 		return l.append(ctx, q, e)

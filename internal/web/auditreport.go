@@ -223,3 +223,38 @@ func (s *Server) flag(w http.ResponseWriter, r *http.Request) error {
 	}
 	return s.pages.render(w, r, http.StatusOK, "alerts", "Security alerts", page)
 }
+
+type settingsPage struct {
+	Settings []audit.Setting
+	Notice   string
+}
+
+func (s *Server) auditSettings(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.signedIn(r)
+	if err != nil {
+		return err
+	}
+	if p.User.Role != access.Security {
+		return access.ErrDenied
+	}
+	page := settingsPage{Settings: s.audit.Settings(r.Context())}
+	if r.URL.Query().Get("saved") == "1" {
+		page.Notice = "Saved. The change is recorded in the audit log."
+	}
+	return s.pages.render(w, r, http.StatusOK, "settings", "What the audit log records", page)
+}
+
+func (s *Server) changeAuditSetting(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.signedIn(r); err != nil {
+		return err
+	}
+	ctx, a, err := s.actor(r)
+	if err != nil {
+		return err
+	}
+	if err := s.audit.ChangeSetting(ctx, a, r.PostFormValue("name"), r.PostFormValue("value") == "on"); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/security/settings?saved=1", http.StatusSeeOther)
+	return nil
+}

@@ -33,6 +33,9 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) error {
 			page.Links = append(page.Links, homeLink{"/staff/activation", "Give a patient an activation code"})
 		case access.Security, access.Auditor:
 			page.Links = append(page.Links, homeLink{"/security/alerts", "Security alerts"}, homeLink{"/security/audit", "Audit log"})
+			if p.User.Role == access.Security {
+				page.Links = append(page.Links, homeLink{"/security/settings", "What the audit log records"})
+			}
 		}
 		page.Links = append(page.Links, homeLink{"/account", "Your account and security"})
 	}

@@ -38,6 +38,7 @@ var pageList = []pageDef{
 	{Name: "history", File: "history.html"},
 	{Name: "audit", File: "audit.html"},
 	{Name: "alerts", File: "alerts.html"},
+	{Name: "settings", File: "settings.html"},
 }
 
 type pageDef struct {

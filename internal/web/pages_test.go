@@ -165,6 +165,11 @@ var pageSamples = map[string]struct {
 			t.Error("alert not listed")
 		}
 	}},
+	"settings": {"What the audit log records", settingsPage{Settings: []audit.Setting{{Name: "record_own_views", Label: "Record own views", On: true}}}, func(t *testing.T, doc *node) {
+		if len(doc.all("form", "action", "/security/settings")) != 1 || doc.one(t, "select").attrs["name"] != "value" {
+			t.Error("settings form")
+		}
+	}},
 	"error": {"Page not found", errorView{Status: 404, Code: "not_found", Title: "Page not found",
 		Message: "We could not find that page.", RequestID: "0123456789abcdef0123456789abcdef"},
 		func(t *testing.T, doc *node) {

@@ -52,6 +52,8 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /security/audit/export/{format}", s.handle(s.auditExport))
 	s.mux.Handle("GET /security/alerts", s.handle(s.alerts))
 	s.mux.Handle("POST /security/flags", s.handle(s.flag))
+	s.mux.Handle("GET /security/settings", s.handle(s.auditSettings))
+	s.mux.Handle("POST /security/settings", s.handle(s.changeAuditSetting))
 
 	// The JSON API's sign-in (CONTRACT.md).
 	s.mux.Handle("POST /api/v1/auth/login", s.handle(s.apiLogin))

@@ -53,6 +53,13 @@ CREATE TABLE audit_events (
     reason       TEXT   NOT NULL
 , seq BIGINT, mac BYTEA, node TEXT NOT NULL DEFAULT '', acting_for TEXT NOT NULL DEFAULT '');
 
+CREATE TABLE audit_settings (
+    name       TEXT   NOT NULL PRIMARY KEY,
+    value      TEXT   NOT NULL,
+    changed_by TEXT   NOT NULL,
+    changed_at BIGINT NOT NULL
+);
+
 CREATE TABLE audit_ship_cursor (
     name        TEXT   NOT NULL PRIMARY KEY,
     last_seq    BIGINT NOT NULL,
