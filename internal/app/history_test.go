@@ -122,3 +122,29 @@ func TestSecurityAlertsDashboard(t *testing.T) {
 		t.Fatalf("billing flagged a record: %d", st)
 	}
 }
+
+// Loading demo data and a day of demo sign-ins and reads raise no alert.
+func TestDemoTrafficRaisesNoAlert(t *testing.T) {
+	cfg := demoConfig(t, "")
+	cfg.DemoPatients = 40
+	cfg.WorkHours = "0-24" // the test runs at any hour and on weekends
+	base, stop := startReal(t, cfg)
+	defer stop()
+	for _, role := range []string{"patient", "clinician", "nurse", "frontdesk"} {
+		l := findLogin(t, cfg.DataDir, role)
+		tok := apiSignIn(t, base, l)
+		apiCall(t, "GET", base+"/api/v1/me", tok, nil)
+		apiCall(t, "GET", base+"/api/v1/patients/"+findLogin(t, cfg.DataDir, "patient").PatientID+"/labs", tok, nil)
+	}
+	op, err := app.Open(context.Background(), cfg, quiet(), testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	al, _ := op.Alerter()
+	al.Config.Off = nil
+	raised, err := al.Scan(context.Background())
+	if err != nil || len(raised) != 0 {
+		t.Fatalf("demo traffic raised %v (%v)", raised, err)
+	}
+}

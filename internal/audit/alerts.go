@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -215,7 +216,9 @@ func (a *Alerter) evaluate(ctx context.Context, cfg AlertConfig, e Stored) ([]ca
 	if len(e.ActingFor) >= len("break-glass") && e.ActingFor[:len("break-glass")] == "break-glass" {
 		add(RuleBreakGlass, strconv.FormatInt(e.Seq, 10), "emergency (break-glass) access to a record")
 	}
-	phi := e.Outcome == Success && e.PatientID != "" && (e.Category == "results" || e.Category == "demographics") && staffRoles[e.ActorRole]
+	// People, not the system's own operations (demo data, imports).
+	person := !strings.HasPrefix(e.ActorID, "system:")
+	phi := person && e.Outcome == Success && e.PatientID != "" && (e.Category == "results" || e.Category == "demographics") && staffRoles[e.ActorRole]
 	if phi {
 		n, err := count(`SELECT count(DISTINCT patient_id) FROM audit_events WHERE actor_id = $1 AND outcome = 'success' AND category IN ('results', 'demographics') AND at > $2 AND seq <= $3`,
 			e.ActorID, at-cfg.PatientWindow.Milliseconds(), e.Seq)
@@ -225,8 +228,10 @@ func (a *Alerter) evaluate(ctx context.Context, cfg AlertConfig, e Stored) ([]ca
 		if n >= cfg.DistinctPatients {
 			add(RuleManyPatients, e.ActorID+":"+bucket(cfg.PatientWindow), fmt.Sprintf("one staff member opened %d different patients' records within %s", n, cfg.PatientWindow))
 		}
+		// Working hours of 0–24 mean the practice never closes: no rule.
 		local := e.At.In(cfg.Location)
-		if h := local.Hour(); h < cfg.WorkStart || h >= cfg.WorkEnd || local.Weekday() == time.Saturday || local.Weekday() == time.Sunday {
+		alwaysOpen := cfg.WorkStart == 0 && cfg.WorkEnd == 24
+		if h := local.Hour(); !alwaysOpen && (h < cfg.WorkStart || h >= cfg.WorkEnd || local.Weekday() == time.Saturday || local.Weekday() == time.Sunday) {
 			add(RuleAfterHours, e.ActorID+":"+local.Format("2006-01-02"), "a staff member opened a patient's record outside working hours")
 		}
 		var flag string
