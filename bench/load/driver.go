@@ -55,7 +55,7 @@ func driverMain(args []string, stdout, stderr io.Writer) error {
 	fl.DurationVar(&o.Warmup, "warmup", 3*time.Second, "unmeasured time per variant before it")
 	fl.IntVar(&o.Concurrency, "concurrency", 8, "concurrent clients, each on its own keep-alive HTTP/1.1 connection")
 	rounds := fl.Int("rounds", 1, "times to run every variant, alternating the order; the table shows each variant's median round")
-	variants := fl.String("variants", "encrypted,plain", "comma-separated variants to run: encrypted, plain")
+	variants := fl.String("variants", "encrypted,plain", "comma-separated variants to run: encrypted, plain, patient-audited, patient-unaudited")
 	logLevel := fl.String("server-log-level", "warn", "the server's log level (its JSON log goes to stderr)")
 	fresh := fl.Bool("fresh", true, "run each variant on a fresh copy of the prepared data, so both start from the same database and reruns do not grow its audit log")
 	profDir := fl.String("server-cpuprofile", "", "directory to write each server's CPU profile to, as VARIANT-ROUND.pprof")
@@ -70,8 +70,10 @@ func driverMain(args []string, stdout, stderr io.Writer) error {
 	}
 	vs := strings.Split(*variants, ",")
 	for _, v := range vs {
-		if v != "encrypted" && v != "plain" {
-			return fmt.Errorf("-variants: unknown variant %q (use encrypted, plain)", v)
+		switch v {
+		case "encrypted", "plain", "patient-audited", "patient-unaudited":
+		default:
+			return fmt.Errorf("-variants: unknown variant %q (use encrypted, plain, patient-audited, patient-unaudited)", v)
 		}
 	}
 	if *dir == "" {

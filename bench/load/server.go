@@ -9,15 +9,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"uroportal/bench/internal/harness"
 	"uroportal/internal/access"
 	"uroportal/internal/app"
+	"uroportal/internal/audit"
+	"uroportal/internal/config"
 	"uroportal/internal/fault"
 	"uroportal/internal/web"
 )
@@ -39,7 +43,7 @@ func serverMain(args []string, stderr io.Writer) error {
 	fl.SetOutput(stderr)
 	srv := harness.Server{Name: "load server", Stderr: stderr}
 	srv.Flags(fl)
-	variant := fl.String("variant", "encrypted", "encrypted or plain")
+	variant := fl.String("variant", "encrypted", "encrypted, plain, patient-audited or patient-unaudited")
 	fl.StringVar(&srv.EndpointFile, "token-file", "", "where to write the address, token and patient ID once listening (required)")
 	cpuProfile := fl.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fl.Parse(args); err != nil {
@@ -53,15 +57,26 @@ func serverMain(args []string, stderr io.Writer) error {
 		return fmt.Errorf("load server: %s is not a prepared data directory (run `load run` first): %w", srv.Data, err)
 	}
 	var opts app.Options
+	actor := access.Actor{UserID: ds.ClinicianID, Role: access.Clinician}
 	switch *variant {
 	case "encrypted":
 	case "plain":
 		opts.Results = plainResults{}
+	case "patient-audited", "patient-unaudited":
+		// The patient reads their own results; the security officer's
+		// setting decides whether such views are recorded, so the two
+		// variants differ only in the audit write.
+		actor = access.Actor{UserID: "bench-patient", Role: access.Patient, PatientID: ds.BenchPatientID}
 	default:
-		return fmt.Errorf("load server: -variant %q: use encrypted or plain", *variant)
+		return fmt.Errorf("load server: -variant %q: use encrypted, plain, patient-audited or patient-unaudited", *variant)
 	}
 	if err := srv.Configure(ds.Patients, ds.Seed); err != nil {
 		return err
+	}
+	if strings.HasPrefix(*variant, "patient-") {
+		if err := setOwnViews(srv.Data, *variant == "patient-audited"); err != nil {
+			return err
+		}
 	}
 
 	if *cpuProfile != "" {
@@ -80,7 +95,6 @@ func serverMain(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	actor := access.Actor{UserID: ds.ClinicianID, Role: access.Clinician}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	return srv.Serve(ctx, stop, app.ServeOptions{Options: opts, Authenticate: bearer(token, actor)}, func(b web.Bound) any {
@@ -108,4 +122,17 @@ func newToken() (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(b[:]), nil
+}
+
+// setOwnViews sets whether patients' views of their own records are
+// recorded, the way the security officer does (the change is audited).
+func setOwnViews(dir string, on bool) error {
+	cfg := config.Default()
+	cfg.DataDir = dir
+	a, err := app.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.Audit.ChangeSetting(context.Background(), access.Actor{UserID: "bench-security-officer", Role: access.Security}, audit.SettingOwnViews, on)
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -231,14 +232,26 @@ func (l *Log) insert(ctx context.Context, q store.Querier, r *row) error {
 }
 
 // Seal gives events written before the log was sealed (older versions)
-// their places and MACs, oldest first. It runs at start.
+// their places and MACs, oldest first, a thousand per transaction so memory
+// stays small however many there are. It runs at start.
 func (l *Log) Seal(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := l.sealBatch(ctx, 1000)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+}
+
+func (l *Log) sealBatch(ctx context.Context, limit int) (int, error) {
 	var n int
 	err := l.DB.InTx(ctx, func(tx *sql.Tx) error {
 		if err := l.lock(ctx, tx); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT `+rowCols+` FROM audit_events WHERE seq IS NULL ORDER BY at, id`)
+		rows, err := tx.QueryContext(ctx, `SELECT `+rowCols+` FROM audit_events WHERE seq IS NULL ORDER BY at, id LIMIT `+strconv.Itoa(limit))
 		if err != nil {
 			return err
 		}

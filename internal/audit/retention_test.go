@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,4 +69,25 @@ func TestArchiveThenPurgeKeepsTheLogVerifiable(t *testing.T) {
 			t.Fatal("an edited archive verified")
 		}
 	})
+}
+
+// Events written before the log was sealed get their places in batches.
+func TestSealOlderEvents(t *testing.T) {
+	db := storetest.MustOpen(t, store.SQLite)
+	ctx := context.Background()
+	l := newLog(t, db)
+	for i := range 2500 {
+		if _, err := db.ExecContext(ctx, `INSERT INTO audit_events (id, at, event_type, outcome, actor_id, actor_role, patient_id, category, action, object_ids, request_id, source_ip, user_agent, reason)
+			VALUES ($1, $2, 'old', 'success', 'u', 'nurse', '', '', '', '', '', '', '', '')`, "old-"+strconv.Itoa(i), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := l.Seal(ctx)
+	if err != nil || n != 2500 {
+		t.Fatalf("Seal = %d, %v", n, err)
+	}
+	l.Checkpoint(ctx)
+	if rep, err := audit.Verify(ctx, db, l.Signer); err != nil || rep.Problem != nil || rep.Events != 2500 {
+		t.Fatalf("after sealing: %+v %v %v", rep, rep.Problem, err)
+	}
 }
