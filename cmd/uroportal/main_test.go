@@ -203,6 +203,17 @@ func TestKeysCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "retired") {
 		t.Fatalf("status after retire: %q", out)
 	}
+	// Each key operation is a configuration change in the audit log.
+	db, err := store.Open(context.Background(), "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	db.QueryRow(`SELECT count(*) FROM audit_events WHERE event_type IN ('config.keys.rotate', 'config.keys.rewrap', 'config.keys.retire')`).Scan(&n)
+	if n != 3 {
+		t.Fatalf("%d key operations audited, want 3", n)
+	}
 }
 
 func TestUsersCommands(t *testing.T) {

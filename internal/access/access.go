@@ -131,6 +131,15 @@ func (d Decision) Actor() Actor { return d.actor }
 // Action is what was granted.
 func (d Decision) Action() Action { return d.action }
 
+// Via names the grant the actor acts under, for the audit log's
+// acting-for: "proxy" when a proxy acts for the patient, "" otherwise.
+func (d Decision) Via() string {
+	if d.relation == ProxyScope {
+		return "proxy"
+	}
+	return ""
+}
+
 // PatientID is the patient the decision is about.
 func (d Decision) PatientID() string { return d.patientID }
 

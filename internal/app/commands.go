@@ -101,6 +101,9 @@ func Keys(ctx context.Context, cfg config.Config, action string, args []string, 
 		if err != nil {
 			return err
 		}
+		if err := a.auditKeys(ctx, "rotate", fmt.Sprintf("new primary data key version %d", v)); err != nil {
+			return err
+		}
 		fmt.Fprintf(out, "new primary data key: version %d; run `uroportal keys rewrap` to move existing fields to it\n", v)
 		return nil
 	case "rewrap":
@@ -115,6 +118,9 @@ func Keys(ctx context.Context, cfg config.Config, action string, args []string, 
 		if err != nil {
 			return fmt.Errorf("rewrap stopped after %d fields: %w (run it again to resume)", n, err)
 		}
+		if err := a.auditKeys(ctx, "rewrap", fmt.Sprintf("%d fields rewrapped under version %d", n, a.Keys.Primary())); err != nil {
+			return err
+		}
 		fmt.Fprintf(out, "rewrapped %d fields under key version %d\n", n, a.Keys.Primary())
 		return nil
 	case "retire":
@@ -123,6 +129,9 @@ func Keys(ctx context.Context, cfg config.Config, action string, args []string, 
 			return fmt.Errorf("keys retire takes a key version number, as `uroportal keys status` lists")
 		}
 		if err := a.Keys.Retire(ctx, tables, uint32(v)); err != nil {
+			return err
+		}
+		if err := a.auditKeys(ctx, "retire", fmt.Sprintf("data key version %d retired and destroyed", v)); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "key version %d retired and destroyed\n", v)
@@ -181,4 +190,10 @@ func AuditArchive(ctx context.Context, cfg config.Config, before, out string, pu
 	}
 	fmt.Fprintf(w, "removed %d archived events from the database; the log still verifies from the archive's checkpoint\n", n)
 	return nil
+}
+
+// auditKeys records a key operation, a configuration change.
+func (a *App) auditKeys(ctx context.Context, op, detail string) error {
+	return a.Audit.Record(ctx, nil, audit.Event{Type: "config.keys." + op, Outcome: audit.Success, Actor: access.Actor{UserID: "system:cli", Role: access.Admin},
+		Category: "security", Action: "configuration change", Reason: detail})
 }

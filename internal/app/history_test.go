@@ -38,8 +38,24 @@ func TestPatientSeesWhoViewedTheirPSA(t *testing.T) {
 	}
 	// Another patient's history is not found, like any record they may not see.
 	other := findLogin(t, cfg.DataDir, "proxy") // acts for the second patient only
-	if st, _ := signInBrowser(t, base, other).get("/patients/" + pat.PatientID + "/access-history"); st != 404 {
+	ob := signInBrowser(t, base, other)
+	if st, _ := ob.get("/patients/" + pat.PatientID + "/access-history"); st != 404 {
 		t.Fatalf("a proxy of another patient read this history: %d", st)
+	}
+	// A proxy's reads are recorded as the proxy acting for the patient.
+	proxy := other
+	if st, _ := ob.get("/patients/" + proxy.PatientID + "/results"); st != 200 {
+		t.Fatalf("proxy read: %d", st)
+	}
+	op, err := app.Open(context.Background(), cfg, quiet(), testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var via string
+	op.DB.QueryRow(`SELECT acting_for FROM audit_events WHERE patient_id = $1 AND actor_role = 'proxy' AND event_type = 'phi.results.view'`, proxy.PatientID).Scan(&via)
+	op.Close()
+	if via != "proxy" {
+		t.Fatalf("proxy read recorded with acting_for %q", via)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -137,7 +139,10 @@ func BenchmarkVerify(b *testing.B) {
 	s, _ := audit.NewSigner(seed)
 	l := &audit.Log{DB: db, Clock: clock.Real{}, Signer: s}
 	ctx := context.Background()
-	const n = 20000
+	n := 20000
+	if v, err := strconv.Atoi(os.Getenv("UROPORTAL_BENCH_VERIFY_EVENTS")); err == nil && v > 0 {
+		n = v // e.g. 1000000
+	}
 	db.InTx(ctx, func(tx *sql.Tx) error {
 		for i := range n {
 			if err := l.Record(ctx, tx, audit.Event{Type: "phi.results.view", Outcome: audit.Success, PatientID: fmt.Sprint(i)}); err != nil {

@@ -69,7 +69,7 @@ func (s *Service) Patient(ctx context.Context, actor access.Actor, patientID str
 	if err != nil {
 		return Patient{}, err
 	}
-	err = s.audit.Record(ctx, nil, audit.Event{Type: ev, Outcome: audit.Success, Actor: actor, PatientID: patientID,
+	err = s.audit.Record(ctx, nil, audit.Event{Type: ev, Outcome: audit.Success, Actor: actor, PatientID: patientID, ActingFor: d.Via(),
 		Category: access.Demographics, Action: access.View, ObjectIDs: []string{patientID}})
 	if err != nil {
 		return Patient{}, err
@@ -93,7 +93,7 @@ func (s *Service) LabResults(ctx context.Context, actor access.Actor, patientID,
 	for i, r := range rs {
 		ids[i] = r.ID
 	}
-	err = s.audit.Record(ctx, nil, audit.Event{Type: ev, Outcome: audit.Success, Actor: actor, PatientID: patientID,
+	err = s.audit.Record(ctx, nil, audit.Event{Type: ev, Outcome: audit.Success, Actor: actor, PatientID: patientID, ActingFor: d.Via(),
 		Category: access.Results, Action: access.View, ObjectIDs: ids})
 	if err != nil {
 		return nil, err
