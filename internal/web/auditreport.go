@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"net/http"
@@ -57,15 +58,7 @@ func auditFilter(q url.Values) (audit.Filter, error) {
 }
 
 func (s *Server) auditReport(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.signedIn(r)
-	if err != nil {
-		return err
-	}
-	d, err := s.policy.DecidePractice(p.Actor(), access.View, access.AuditLog)
-	if err != nil {
-		return err
-	}
-	ctx, _, err := s.actor(r)
+	ctx, d, err := s.auditDecision(r, access.View)
 	if err != nil {
 		return err
 	}
@@ -107,15 +100,7 @@ func (s *Server) auditReport(w http.ResponseWriter, r *http.Request) error {
 // auditExport streams the report as CSV or JSON (up to 10,000 rows a file;
 // narrow the dates for more). The export is itself audited.
 func (s *Server) auditExport(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.signedIn(r)
-	if err != nil {
-		return err
-	}
-	d, err := s.policy.DecidePractice(p.Actor(), access.Export, access.AuditLog)
-	if err != nil {
-		return err
-	}
-	ctx, _, err := s.actor(r)
+	ctx, d, err := s.auditDecision(r, access.Export)
 	if err != nil {
 		return err
 	}
@@ -169,15 +154,7 @@ type alertsPage struct {
 
 // alerts is the security officer's dashboard of raised alerts.
 func (s *Server) alerts(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.signedIn(r)
-	if err != nil {
-		return err
-	}
-	d, err := s.policy.DecidePractice(p.Actor(), access.View, access.AuditLog)
-	if err != nil {
-		return err
-	}
-	ctx, _, err := s.actor(r)
+	ctx, d, err := s.auditDecision(r, access.View)
 	if err != nil {
 		return err
 	}
@@ -257,4 +234,19 @@ func (s *Server) changeAuditSetting(w http.ResponseWriter, r *http.Request) erro
 	}
 	http.Redirect(w, r, "/security/settings?saved=1", http.StatusSeeOther)
 	return nil
+}
+
+// auditDecision signs in the request and decides access to the practice's
+// audit log, returning the context that carries the request for the log.
+func (s *Server) auditDecision(r *http.Request, action access.Action) (context.Context, access.Decision, error) {
+	p, err := s.signedIn(r)
+	if err != nil {
+		return nil, access.Decision{}, err
+	}
+	d, err := s.policy.DecidePractice(p.Actor(), action, access.AuditLog)
+	if err != nil {
+		return nil, access.Decision{}, err
+	}
+	ctx, _, err := s.actor(r)
+	return ctx, d, err
 }
