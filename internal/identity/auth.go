@@ -196,8 +196,10 @@ func (a *Auth) load(ctx context.Context, where string, arg any) (account, error)
 	var adminLocked int
 	var email, name, secret []byte
 	err := a.Users.DB.QueryRowContext(ctx, `SELECT id, email, name, role, patient_id, password_hash, failed_logins, lockouts, locked_until, admin_locked, disabled_at, totp_secret,
-		(SELECT count(*) FROM recovery_codes r WHERE r.user_id = users.id AND r.used_at IS NULL)
-		FROM users WHERE `+where, arg).Scan(&ac.ID, &email, &name, &role, &pid, &ac.hash, &ac.failed, &ac.lockouts, &locked, &adminLocked, &disabled, &secret, &ac.recoveryCodes)
+		(SELECT count(*) FROM recovery_codes r WHERE r.user_id = users.id AND r.used_at IS NULL),
+		(SELECT count(*) FROM passkeys k WHERE k.user_id = users.id)
+		FROM users WHERE `+where, arg).Scan(&ac.ID, &email, &name, &role, &pid, &ac.hash, &ac.failed, &ac.lockouts, &locked, &adminLocked, &disabled, &secret,
+		&ac.recoveryCodes, &ac.passkeys)
 	if err != nil {
 		return account{}, err
 	}
@@ -209,15 +211,7 @@ func (a *Auth) load(ctx context.Context, where string, arg any) (account, error)
 	ac.Role, ac.PatientID = access.Role(role), pid.String
 	ac.lockedUntil = time.UnixMilli(locked.Int64).UTC()
 	ac.adminLocked, ac.disabled, ac.totp = adminLocked != 0, disabled.Valid, secret != nil
-	ac.passkeys, err = a.countPasskeys(ctx, ac.ID)
-	return ac, err
-}
-
-// countPasskeys counts a user's registered passkeys.
-func (a *Auth) countPasskeys(ctx context.Context, userID string) (int, error) {
-	var n int
-	err := a.Users.DB.QueryRowContext(ctx, `SELECT count(*) FROM passkeys WHERE user_id = $1`, userID).Scan(&n)
-	return n, err
+	return ac, nil
 }
 
 func (ac account) methods() []string {
